@@ -1,0 +1,65 @@
+"""Async Python SDK for Exotel's Voice Trunking API.
+
+Start with :class:`AsyncTrunkingClient`; try it offline with
+:class:`exotel_trunking.emulator.Emulator`.
+"""
+
+from ._bulk import BulkFailureError, BulkResult, BulkStream, ItemOutcome
+from ._client import AsyncTrunkingClient
+from ._config import ClientConfig
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ExotelError,
+    InternalServerError,
+    InvalidParameterError,
+    NotFoundError,
+    PartialFailureError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    UnprocessableEntityError,
+)
+from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
+from ._transport import RateLimit, RetryEvent, RetryPolicy
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncTrunkingClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkFailureError",
+    "BulkResult",
+    "BulkStream",
+    "ClientConfig",
+    "ConfigurationError",
+    "ConflictError",
+    "Credentials",
+    "DestinationUri",
+    "ExotelError",
+    "InternalServerError",
+    "InvalidParameterError",
+    "ItemOutcome",
+    "NotFoundError",
+    "PartialFailureError",
+    "PermissionDeniedError",
+    "PhoneNumber",
+    "RateLimit",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RetryEvent",
+    "RetryPolicy",
+    "Trunk",
+    "TrunkSetting",
+    "UnprocessableEntityError",
+    "WhitelistedIp",
+    "__version__",
+]

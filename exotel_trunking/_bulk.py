@@ -1,0 +1,473 @@
+"""Bulk helpers: one bounded, streaming executor, and the per-item accounting it returns.
+
+A producer task reads the input (any iterable or async iterable), validates each item and
+hands it to a fixed set of ``concurrency`` workers over a zero-buffer stream, so at most
+``concurrency`` items are ever held, whatever the input's size. Each worker calls the normal
+resource method (which goes through the client's limiter and retry policy: the bulk layer
+retries nothing itself) and emits an :class:`ItemOutcome`. Invalid items and duplicates are
+accounted for by the producer without being sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._exceptions import (
+    AuthenticationError,
+    ConflictError,
+    ExotelError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from ._models import PhoneNumber, WhitelistedIp
+from ._validation import normalize_phone_number, parse_ip, validate_mode, validate_path_segment
+
+if TYPE_CHECKING:
+    from ._client import AsyncTrunkingClient
+
+__all__ = ["Bulk", "BulkFailureError", "BulkResult", "BulkStream", "ItemOutcome", "Status"]
+
+T = TypeVar("T")
+P = TypeVar("P")
+
+Status = Literal["created", "exists", "invalid", "failed"]
+ProgressCallback = Callable[[int, "int | None"], object]
+
+#: Errors after which no further item of the batch can succeed.
+_FATAL = (AuthenticationError, PermissionDeniedError, NotFoundError)
+
+
+@attrs.frozen
+class ItemOutcome(Generic[T]):
+    """What happened to one input item.
+
+    Attributes:
+        item: The item as given.
+        status: ``"created"``; ``"exists"`` (it was already there: a 409, found by
+            ``skip_existing``, or an earlier duplicate in the same input); ``"invalid"``
+            (refused by validation, never sent); or ``"failed"``.
+        value: The record, when known (always for ``"created"``).
+        error: For ``"invalid"`` and ``"failed"``: the typed error (API errors carry
+            ``attempts`` and ``request_id``).
+        index: The item's position in the input.
+    """
+
+    item: object
+    status: Status
+    value: T | None = None
+    error: Exception | None = None
+    index: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item is in place (``"created"`` or ``"exists"``)."""
+        return self.status in ("created", "exists")
+
+
+class BulkFailureError(ExotelError):
+    """Raised by :meth:`BulkResult.raise_for_failures` when items failed or were invalid.
+
+    Attributes:
+        outcomes: The ``"failed"`` and ``"invalid"`` outcomes, in input order.
+    """
+
+    def __init__(self, outcomes: list[ItemOutcome[Any]]) -> None:
+        self.outcomes = outcomes
+        first = outcomes[0]
+        super().__init__(
+            f"{len(outcomes)} items were not applied; the first, {first.item!r} "
+            f"(index {first.index}), is {first.status}: {first.error}"
+        )
+
+
+@attrs.frozen
+class BulkResult(Generic[T]):
+    """The outcome of a bulk call: one :class:`ItemOutcome` per input item, in input order.
+
+    Attributes:
+        outcomes: Every item's outcome, in input order.
+        fatal_error: The error that stopped the batch (401, 403, or 404 for the trunk), if
+            any; every item after it failed with it, unsent.
+    """
+
+    outcomes: list[ItemOutcome[T]]
+    fatal_error: ExotelError | None = None
+
+    @property
+    def created(self) -> list[ItemOutcome[T]]:
+        """Outcomes of the items created by this call."""
+        return [o for o in self.outcomes if o.status == "created"]
+
+    @property
+    def existing(self) -> list[ItemOutcome[T]]:
+        """Outcomes of the items that were already there."""
+        return [o for o in self.outcomes if o.status == "exists"]
+
+    @property
+    def invalid(self) -> list[ItemOutcome[T]]:
+        """Outcomes of the items refused by validation (never sent)."""
+        return [o for o in self.outcomes if o.status == "invalid"]
+
+    @property
+    def failed(self) -> list[ItemOutcome[T]]:
+        """Outcomes of the items that failed."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every item is in place (nothing failed or was invalid)."""
+        return all(o.ok for o in self.outcomes)
+
+    def counts(self) -> dict[Status, int]:
+        """The number of outcomes by status."""
+        counts: dict[Status, int] = {"created": 0, "exists": 0, "invalid": 0, "failed": 0}
+        for outcome in self.outcomes:
+            counts[outcome.status] += 1
+        return counts
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`BulkFailureError` if any item failed or was invalid."""
+        bad = [o for o in self.outcomes if not o.ok]
+        if bad:
+            raise BulkFailureError(bad)
+
+
+@attrs.define
+class _Job(Generic[P]):
+    index: int
+    item: object
+    key: Hashable
+    payload: P
+
+
+@attrs.define
+class _Run(Generic[P, T]):
+    """The bookkeeping of one bulk run, shared by the producer and the workers."""
+
+    send: Callable[[P], Awaitable[T]]
+    output: MemoryObjectSendStream[ItemOutcome[T]]
+    existing: dict[Hashable, T]
+    #: Keys whose first occurrence is in flight, with the duplicates waiting for its outcome.
+    in_flight: dict[Hashable, list[tuple[int, object]]] = attrs.Factory(dict)
+    #: Keys already settled: None if in place, else the error it failed with.
+    settled: dict[Hashable, Exception | None] = attrs.Factory(dict)
+    fatal_error: ExotelError | None = None
+    input_error: BaseException | None = None
+
+
+class BulkStream(Generic[T]):
+    """An async iterator of :class:`ItemOutcome` s, in the order items finish.
+
+    Attributes:
+        done: Outcomes received so far.
+        total: The number of input items, if the input has a length.
+        counts: Outcomes received so far, by status.
+    """
+
+    def __init__(
+        self,
+        receive: MemoryObjectReceiveStream[ItemOutcome[T]],
+        run: _Run[Any, T],
+        total: int | None,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self._receive = receive
+        self._run = run
+        self._on_progress = on_progress
+        self.total = total
+        self.done = 0
+        self.counts: dict[Status, int] = {"created": 0, "exists": 0, "invalid": 0, "failed": 0}
+
+    @property
+    def fatal_error(self) -> ExotelError | None:
+        """The error that stopped the batch, if any."""
+        return self._run.fatal_error
+
+    def __aiter__(self) -> BulkStream[T]:
+        return self
+
+    async def __anext__(self) -> ItemOutcome[T]:
+        try:
+            outcome = await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+        self.done += 1
+        self.counts[outcome.status] += 1
+        if self._on_progress is not None:
+            self._on_progress(self.done, self.total)
+        return outcome
+
+
+class Bulk:
+    """``client.bulk``: map many numbers or whitelist many IPs, accounting for every item."""
+
+    def __init__(self, client: AsyncTrunkingClient) -> None:
+        self._client = client
+
+    async def map_phone_numbers(
+        self,
+        trunk_sid: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        mode: str | None = None,
+        concurrency: int = 20,
+        on_progress: ProgressCallback | None = None,
+        skip_existing: bool = False,
+    ) -> BulkResult[PhoneNumber]:
+        """Map every number to the trunk; return one outcome per number, in input order.
+
+        Args:
+            trunk_sid: The trunk.
+            numbers: Any iterable or async iterable of numbers (a generator of 100,000 is
+                fine: it is read as the work goes).
+            mode: The ``mode`` of every mapping (see ``phone_numbers.map``).
+            concurrency: How many requests may be in flight at once.
+            on_progress: Called as ``on_progress(done, total_or_None)`` after each item.
+            skip_existing: List the trunk's numbers first and send only the others.
+
+        Raises:
+            InvalidParameterError: for a bad ``trunk_sid``, ``mode`` or ``concurrency``,
+                before anything is sent. Bad numbers are ``"invalid"`` outcomes instead.
+        """
+        async with self.stream_phone_numbers(
+            trunk_sid,
+            numbers,
+            mode=mode,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            skip_existing=skip_existing,
+        ) as stream:
+            return await _collect(stream)
+
+    async def whitelist_ips(
+        self,
+        trunk_sid: str,
+        ips: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = 20,
+        on_progress: ProgressCallback | None = None,
+        skip_existing: bool = False,
+    ) -> BulkResult[WhitelistedIp]:
+        """Whitelist every address or range; return one outcome per item, in input order.
+
+        Args:
+            trunk_sid: The trunk.
+            ips: ``"a.b.c.d"`` or ``"a.b.c.d/nn"`` items, from any (async) iterable.
+            concurrency: How many requests may be in flight at once.
+            on_progress: Called as ``on_progress(done, total_or_None)`` after each item.
+            skip_existing: List the trunk's addresses first and send only the others.
+        """
+        async with self.stream_whitelist_ips(
+            trunk_sid,
+            ips,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            skip_existing=skip_existing,
+        ) as stream:
+            return await _collect(stream)
+
+    @asynccontextmanager
+    async def stream_phone_numbers(
+        self,
+        trunk_sid: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        mode: str | None = None,
+        concurrency: int = 20,
+        on_progress: ProgressCallback | None = None,
+        skip_existing: bool = False,
+    ) -> AsyncIterator[BulkStream[PhoneNumber]]:
+        """Like :meth:`map_phone_numbers`, but yield outcomes as they finish.
+
+        Nothing is kept once an outcome is handed over, so memory stays flat for inputs too
+        large to keep results for::
+
+            async with client.bulk.stream_phone_numbers(sid, numbers) as outcomes:
+                async for outcome in outcomes:
+                    journal.write(outcome)
+
+        Leaving the block early cancels the work still in flight.
+        """
+        validate_path_segment(trunk_sid, "trunk_sid")
+        validate_mode(mode)
+        phone_numbers = self._client.phone_numbers
+        existing: dict[Hashable, PhoneNumber] = {}
+        if skip_existing:
+            existing = {n.phone_number: n for n in await phone_numbers.list(trunk_sid)}
+
+        async def send(number: str) -> PhoneNumber:
+            return await phone_numbers.map(trunk_sid, number, mode=mode)
+
+        async with _execute(
+            numbers,
+            prepare=lambda item: (n := normalize_phone_number(item, "numbers[]"), n),
+            send=send,
+            existing=existing,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        ) as stream:
+            yield stream
+
+    @asynccontextmanager
+    async def stream_whitelist_ips(
+        self,
+        trunk_sid: str,
+        ips: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = 20,
+        on_progress: ProgressCallback | None = None,
+        skip_existing: bool = False,
+    ) -> AsyncIterator[BulkStream[WhitelistedIp]]:
+        """Like :meth:`whitelist_ips`, but yield outcomes as they finish."""
+        validate_path_segment(trunk_sid, "trunk_sid")
+        whitelisted_ips = self._client.whitelisted_ips
+        existing: dict[Hashable, WhitelistedIp] = {}
+        if skip_existing:
+            existing = {(w.ip, w.mask): w for w in await whitelisted_ips.list(trunk_sid)}
+
+        async def send(network: tuple[str, int]) -> WhitelistedIp:
+            return await whitelisted_ips.add(trunk_sid, network[0], mask=network[1])
+
+        def prepare(item: object) -> tuple[Hashable, tuple[str, int]]:
+            network = parse_ip(item, None, "ips[]")
+            return network, network
+
+        async with _execute(
+            ips,
+            prepare=prepare,
+            send=send,
+            existing=existing,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        ) as stream:
+            yield stream
+
+
+async def _collect(stream: BulkStream[T]) -> BulkResult[T]:
+    slots: list[ItemOutcome[T] | None] = []
+    async for outcome in stream:
+        if outcome.index >= len(slots):
+            slots.extend([None] * (outcome.index + 1 - len(slots)))
+        slots[outcome.index] = outcome
+    outcomes = [o for o in slots if o is not None]
+    assert len(outcomes) == len(slots), "every input item gets exactly one outcome"
+    return BulkResult(outcomes, stream.fatal_error)
+
+
+@asynccontextmanager
+async def _execute(
+    items: Iterable[Any] | AsyncIterable[Any],
+    *,
+    prepare: Callable[[object], tuple[Hashable, P]],
+    send: Callable[[P], Awaitable[T]],
+    existing: dict[Hashable, T],
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+) -> AsyncIterator[BulkStream[T]]:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidParameterError("concurrency", concurrency, "expected an int >= 1")
+    total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job[P]](0)
+    send_out, receive_out = anyio.create_memory_object_stream[ItemOutcome[T]](concurrency)
+    run: _Run[P, T] = _Run(send=send, output=send_out, existing=existing)
+    async with anyio.create_task_group() as tg, receive_out:
+        tg.start_soon(_produce, items, prepare, run, send_jobs, send_out.clone())
+        for _ in range(concurrency):
+            tg.start_soon(_work, run, receive_jobs.clone(), send_out.clone())
+        receive_jobs.close()
+        send_out.close()
+        try:
+            yield BulkStream(receive_out, run, total, on_progress)
+        finally:
+            tg.cancel_scope.cancel()  # a consumer that stops early stops the work
+    if run.input_error is not None:
+        raise run.input_error
+
+
+async def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _produce(
+    items: Iterable[Any] | AsyncIterable[Any],
+    prepare: Callable[[object], tuple[Hashable, P]],
+    run: _Run[P, T],
+    jobs: MemoryObjectSendStream[_Job[P]],
+    output: MemoryObjectSendStream[ItemOutcome[T]],
+) -> None:
+    async with jobs, output:
+        index = -1
+        try:
+            async for item in _iterate(items):
+                index += 1
+                try:
+                    key, payload = prepare(item)
+                except InvalidParameterError as error:
+                    await output.send(ItemOutcome(item, "invalid", error=error, index=index))
+                    continue
+                outcome = _settled_outcome(run, key, item, index)
+                if outcome is not None:
+                    await output.send(outcome)
+                elif key in run.in_flight:
+                    run.in_flight[key].append((index, item))  # sent once; waits for the first
+                else:
+                    run.in_flight[key] = []
+                    await jobs.send(_Job(index, item, key, payload))
+        except Exception as error:  # a failing input iterator ends the batch, not the process
+            run.input_error = error
+
+
+def _settled_outcome(
+    run: _Run[Any, T], key: Hashable, item: object, index: int
+) -> ItemOutcome[T] | None:
+    if key in run.existing:
+        return ItemOutcome(item, "exists", value=run.existing[key], index=index)
+    if key in run.settled:
+        error = run.settled[key]
+        if error is None:
+            return ItemOutcome(item, "exists", index=index)
+        return ItemOutcome(item, "failed", error=error, index=index)
+    return None
+
+
+async def _work(
+    run: _Run[P, T],
+    jobs: MemoryObjectReceiveStream[_Job[P]],
+    output: MemoryObjectSendStream[ItemOutcome[T]],
+) -> None:
+    async with jobs, output:
+        async for job in jobs:
+            outcome = await _attempt(run, job)
+            run.settled[job.key] = outcome.error if outcome.status == "failed" else None
+            await output.send(outcome)
+            for index, item in run.in_flight.pop(job.key, ()):
+                duplicate = _settled_outcome(run, job.key, item, index)
+                assert duplicate is not None
+                await output.send(duplicate)
+
+
+async def _attempt(run: _Run[P, T], job: _Job[P]) -> ItemOutcome[T]:
+    if run.fatal_error is not None:
+        return ItemOutcome(job.item, "failed", error=run.fatal_error, index=job.index)
+    try:
+        value = await run.send(job.payload)
+    except ConflictError:
+        return ItemOutcome(job.item, "exists", index=job.index)
+    except _FATAL as error:
+        run.fatal_error = run.fatal_error or error
+        return ItemOutcome(job.item, "failed", error=error, index=job.index)
+    except ExotelError as error:
+        return ItemOutcome(job.item, "failed", error=error, index=job.index)
+    return ItemOutcome(job.item, "created", value=value, index=job.index)

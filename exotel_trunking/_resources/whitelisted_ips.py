@@ -1,0 +1,54 @@
+"""``client.whitelisted_ips``: the addresses allowed to send SIP traffic on a trunk."""
+
+from __future__ import annotations
+
+from .._converter import structure
+from .._models import WhitelistedIp
+from .._transport import Call, Envelope
+from .._validation import parse_ip
+from ._base import Resource, structure_list, trunk_path
+
+__all__ = ["WhitelistedIps"]
+
+
+class WhitelistedIps(Resource):
+    """Whitelist IPv4 addresses and ranges."""
+
+    async def add(self, trunk_sid: str, ip: str, *, mask: int | None = None) -> WhitelistedIp:
+        """Whitelist a public IPv4 address or range.
+
+        Args:
+            trunk_sid: The trunk.
+            ip: ``"203.0.113.50"`` or a CIDR range ``"203.0.113.0/24"``.
+            mask: The prefix length, 16-32; 32 (one address) when ``None``. A CIDR ``ip``
+                carries its own mask; giving both with different values is an error.
+
+        Raises:
+            InvalidParameterError: before sending, for a private, reserved or malformed
+                address, a mask outside 16-32, or host bits set below the mask.
+            ConflictError: the address is already whitelisted.
+        """
+        path = trunk_path(trunk_sid, "whitelisted-ips")
+        address, prefix = parse_ip(ip, mask)
+
+        async def find_existing() -> Envelope | None:
+            for record in await self._transport.request_all(Call("GET", path)):
+                if record.get("ip") == address and str(record.get("mask")) == str(prefix):
+                    return Envelope(request_id=None, data=record)
+            return None
+
+        call = Call(
+            "POST",
+            path,
+            json={"ip": address, "mask": prefix},
+            repeatable=True,
+            recover=find_existing,
+        )
+        envelope = await self._transport.request(call)
+        return structure(envelope.data, WhitelistedIp, where="whitelisted_ips.add")
+
+    async def list(self, trunk_sid: str) -> list[WhitelistedIp]:
+        """Return every whitelisted address of a trunk (all pages)."""
+        path = trunk_path(trunk_sid, "whitelisted-ips")
+        records = await self._transport.request_all(Call("GET", path))
+        return structure_list(records, WhitelistedIp, "whitelisted_ips.list")

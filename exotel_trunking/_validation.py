@@ -1,0 +1,195 @@
+"""Client-side validation: every argument is checked here before any request is built.
+
+Each function returns the normalised value or raises :class:`InvalidParameterError` naming the
+argument, the refused value and what would be valid. The emulator uses the same rules, so a
+value this module accepts is one the emulated API accepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ._exceptions import InvalidParameterError
+
+__all__ = [
+    "DOCUMENTATION_NETWORKS",
+    "MODES",
+    "RESERVED_NETWORKS",
+    "destination_host",
+    "is_ip_host",
+    "normalize_destination",
+    "normalize_phone_number",
+    "parse_ip",
+    "validate_mode",
+    "validate_path_segment",
+    "validate_trunk_name",
+]
+
+_TRUNK_NAME = re.compile(r"[A-Za-z0-9_]{1,16}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_PHONE_PUNCTUATION = str.maketrans("", "", " -.()\t")
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_DESTINATION = re.compile(
+    r"(?P<host>[^:;]+):(?P<port>[0-9]{1,5});transport=(?P<transport>[A-Za-z]+)"
+)
+_FORBIDDEN_IN_PATH = re.compile(r"[/?#%\s]")
+
+#: Networks that can never be a customer's public SIP server.
+RESERVED_NETWORKS = tuple(
+    ipaddress.IPv4Network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+#: RFC 5737 ranges, accepted because the API's own examples use them.
+DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.IPv4Network(net) for net in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
+MODES = ("pstn", "flow")
+
+
+def _require_str(argument: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameterError(argument, value, f"expected a str, got {type(value).__name__}")
+    return value
+
+
+def validate_trunk_name(value: object, argument: str = "trunk_name") -> str:
+    """Return ``value`` if it is 1-16 characters of letters, digits and underscores."""
+    name = _require_str(argument, value)
+    if not _TRUNK_NAME.fullmatch(name):
+        raise InvalidParameterError(
+            argument, value, "expected 1-16 characters of A-Z, a-z, 0-9 and _"
+        )
+    return name
+
+
+def normalize_phone_number(value: object, argument: str = "phone_number") -> str:
+    """Return ``value`` in E.164 form, after stripping spaces, dashes, dots and parentheses.
+
+    ``"+91 98765-43210"`` becomes ``"+919876543210"``.
+    """
+    number = _require_str(argument, value).translate(_PHONE_PUNCTUATION)
+    if not _E164.fullmatch(number):
+        raise InvalidParameterError(
+            argument, value, "expected E.164: '+' then 7-15 digits, the first not 0"
+        )
+    return number
+
+
+def validate_mode(value: object, argument: str = "mode") -> str | None:
+    """Return ``value`` if it is ``None``, ``"pstn"`` or ``"flow"``."""
+    if value is None or value in MODES:
+        return value
+    raise InvalidParameterError(argument, value, "expected None, 'pstn' or 'flow'")
+
+
+def parse_ip(ip: object, mask: object = None, argument: str = "ip") -> tuple[str, int]:
+    """Return ``(address, mask)`` for a public IPv4 address or CIDR range.
+
+    ``ip`` is ``"a.b.c.d"`` or ``"a.b.c.d/nn"``; ``mask`` defaults to 32 for a plain address.
+    Giving a CIDR and a different ``mask`` is an error, as are host bits set below the mask.
+    """
+    text = _require_str(argument, ip).strip()
+    if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
+        raise InvalidParameterError("mask", mask, "expected an int from 16 to 32")
+    address_text, slash, prefix_text = text.partition("/")
+    try:
+        address = ipaddress.IPv4Address(address_text)
+    except ValueError:
+        raise InvalidParameterError(
+            argument, ip, "expected an IPv4 address 'a.b.c.d' or range 'a.b.c.d/nn'"
+        ) from None
+    if slash:
+        if not prefix_text.isdigit():
+            raise InvalidParameterError(argument, ip, "expected a CIDR suffix '/16' to '/32'")
+        prefix = int(prefix_text)
+        if mask is not None and mask != prefix:
+            raise InvalidParameterError(
+                "mask", mask, f"conflicts with the /{prefix} in ip={text!r}; give one or the other"
+            )
+    else:
+        prefix = 32 if mask is None else mask
+    if not 16 <= prefix <= 32:
+        name, bad = ("mask", mask) if mask is not None else (argument, ip)
+        raise InvalidParameterError(name, bad, "the mask must be from 16 to 32")
+    network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+    if network.network_address != address:
+        raise InvalidParameterError(
+            argument,
+            ip,
+            f"host bits are set below the /{prefix} mask; did you mean {network.with_prefixlen}?",
+        )
+    _require_public(argument, ip, network)
+    return str(address), prefix
+
+
+def _require_public(argument: str, value: object, network: ipaddress.IPv4Network) -> None:
+    if any(network.subnet_of(doc) for doc in DOCUMENTATION_NETWORKS):
+        return
+    for reserved in RESERVED_NETWORKS:
+        if network.overlaps(reserved):
+            raise InvalidParameterError(
+                argument,
+                value,
+                f"{reserved} is not a public address range; a SIP server needs a public IPv4",
+            )
+
+
+def normalize_destination(value: object, argument: str = "destinations") -> str:
+    """Return a destination as ``host:port;transport=tcp|tls`` (a leading ``sip:`` is stripped)."""
+    text = _require_str(argument, value).strip()
+    if text[:4].lower() == "sip:":
+        text = text[4:]
+    expected = "expected 'host:port;transport=tcp' or ';transport=tls' with port 1-65535"
+    match = _DESTINATION.fullmatch(text)
+    if match is None:
+        raise InvalidParameterError(argument, value, expected)
+    host, port, transport = match["host"], int(match["port"]), match["transport"].lower()
+    if not 1 <= port <= 65535 or transport not in ("tcp", "tls"):
+        raise InvalidParameterError(argument, value, expected)
+    if not _is_host(host):
+        raise InvalidParameterError(argument, value, "the host must be an IPv4 address or DNS name")
+    return f"{host.lower()}:{port};transport={transport}"
+
+
+def destination_host(destination: str) -> str:
+    """Return the host part of a normalised destination."""
+    return destination.partition(":")[0]
+
+
+def is_ip_host(host: str) -> bool:
+    """Whether ``host`` is an IPv4 address (as opposed to a DNS name)."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host(host: str) -> bool:
+    if is_ip_host(host):
+        return True
+    if host.replace(".", "").isdigit():
+        return False  # looks like an address but is not a valid one
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
+
+
+def validate_path_segment(value: object, argument: str) -> str:
+    """Return ``value`` if it is safe as one URL path segment or query value."""
+    text = _require_str(argument, value)
+    if not text or _FORBIDDEN_IN_PATH.search(text) or ".." in text:
+        raise InvalidParameterError(
+            argument, value, "expected a non-empty id without '/', '?', '#', '%', spaces or '..'"
+        )
+    return text
