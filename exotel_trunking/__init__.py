@@ -26,6 +26,7 @@ from ._exceptions import (
     UnprocessableEntityError,
 )
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
+from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
 from ._transport import RateLimit, RetryEvent, RetryPolicy
 from ._version import __version__
 
@@ -39,6 +40,7 @@ __all__ = [
     "BulkFailureError",
     "BulkResult",
     "BulkStream",
+    "Changes",
     "ClientConfig",
     "ConfigurationError",
     "ConflictError",
@@ -49,9 +51,11 @@ __all__ = [
     "InvalidParameterError",
     "ItemOutcome",
     "NotFoundError",
+    "NumberSpec",
     "PartialFailureError",
     "PermissionDeniedError",
     "PhoneNumber",
+    "ProvisionReport",
     "RateLimit",
     "RateLimitError",
     "ResponseDecodeError",
@@ -59,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "Trunk",
     "TrunkSetting",
+    "TrunkSpec",
     "UnprocessableEntityError",
     "WhitelistedIp",
     "__version__",

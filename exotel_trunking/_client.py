@@ -18,6 +18,7 @@ from ._config import (
     as_timeout,
     with_max_retries,
 )
+from ._provision import ProvisionReport, TrunkSpec, provision
 from ._resources import (
     CredentialsResource,
     DestinationUris,
@@ -186,6 +187,40 @@ class AsyncTrunkingClient:
         derived._config = self._config
         derived._setup(self._transport.with_options(retry=policy, timeout=new_timeout))
         return derived
+
+    async def provision(
+        self,
+        spec: TrunkSpec,
+        trunk_sid: str | None = None,
+        dry_run: bool = False,
+        *,
+        concurrency: int = 20,
+    ) -> ProvisionReport:
+        """Bring a trunk to ``spec``: create what is missing, in dependency order.
+
+        Without a ``trunk_sid`` (here or in the spec) the trunk is created first. Then the
+        current numbers, IPs and destinations are read, and only the missing ones are added:
+        numbers and IPs through the bulk executor, IPs before destinations (an IP destination
+        must be whitelisted first), the alias last. Nothing is removed. Applying the same
+        spec again changes nothing.
+
+        Args:
+            spec: The desired state.
+            trunk_sid: The trunk to bring to the spec; overrides ``spec.trunk_sid``.
+            dry_run: Read the current state and return the plan without changing anything.
+            concurrency: Requests in flight for the bulk steps.
+
+        Returns:
+            What was created, what already existed and what failed, per kind of item, plus
+            the SIP credentials for the PBX.
+
+        Raises:
+            ConflictError: the trunk must be created but its name is taken (pass its sid).
+            AuthenticationError, NotFoundError: nothing can be done on this trunk.
+        """
+        return await provision(
+            self, spec, trunk_sid=trunk_sid, dry_run=dry_run, concurrency=concurrency
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it came from ``http_client=``)."""
