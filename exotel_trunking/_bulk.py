@@ -391,15 +391,6 @@ async def _execute(
         raise run.input_error
 
 
-async def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
 async def _produce(
     items: Iterable[Any] | AsyncIterable[Any],
     prepare: Callable[[object], tuple[Hashable, P]],
@@ -407,24 +398,33 @@ async def _produce(
     jobs: MemoryObjectSendStream[_Job[P]],
     output: MemoryObjectSendStream[ItemOutcome[T]],
 ) -> None:
-    async with jobs, output:
-        index = -1
+    index = -1
+
+    async def take(item: object) -> None:
+        nonlocal index
+        index += 1
         try:
-            async for item in _iterate(items):
-                index += 1
-                try:
-                    key, payload = prepare(item)
-                except InvalidParameterError as error:
-                    await output.send(ItemOutcome(item, "invalid", error=error, index=index))
-                    continue
-                outcome = _settled_outcome(run, key, item, index)
-                if outcome is not None:
-                    await output.send(outcome)
-                elif key in run.in_flight:
-                    run.in_flight[key].append((index, item))  # sent once; waits for the first
-                else:
-                    run.in_flight[key] = []
-                    await jobs.send(_Job(index, item, key, payload))
+            key, payload = prepare(item)
+        except InvalidParameterError as error:
+            await output.send(ItemOutcome(item, "invalid", error=error, index=index))
+            return
+        outcome = _settled_outcome(run, key, item, index)
+        if outcome is not None:
+            await output.send(outcome)
+        elif key in run.in_flight:
+            run.in_flight[key].append((index, item))  # sent once; waits for the first
+        else:
+            run.in_flight[key] = []
+            await jobs.send(_Job(index, item, key, payload))
+
+    async with jobs, output:
+        try:
+            if isinstance(items, AsyncIterable):
+                async for item in items:
+                    await take(item)
+            else:
+                for item in items:
+                    await take(item)
         except Exception as error:  # a failing input iterator ends the batch, not the process
             run.input_error = error
 

@@ -47,17 +47,28 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
-def structure(data: Any, cls: type[T], *, where: str) -> T:
-    """Structure ``data`` into ``cls``, raising :class:`ResponseDecodeError` with field paths."""
+def structure(
+    data: Any, cls: type[T], *, where: str, request_id: str | None = None, path: str = "$.data"
+) -> T:
+    """Structure ``data`` into ``cls``, raising :class:`ResponseDecodeError` with field paths.
+
+    Args:
+        data: The record, as decoded from JSON.
+        cls: The model to build.
+        where: The operation, for the message (``"phone_numbers.map"``).
+        request_id: The response's request id, carried by the error.
+        path: Where ``data`` sits in the response, for the message (``"$.data[3]"``).
+    """
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs raises ExceptionGroups and plain errors alike
         problems = (
-            cattrs.transform_error(exc, path="$.data")
+            cattrs.transform_error(exc, path=path)
             if isinstance(exc, cattrs.BaseValidationError)
-            else [str(exc)]
+            else [f"{exc} @ {path}"]
         )
         raise ResponseDecodeError(
             f"the response for {where} does not match {cls.__name__}: {'; '.join(problems)}",
             status_code=200,
+            request_id=request_id,
         ) from None

@@ -31,4 +31,7 @@ def trunk_path(trunk_sid: object, *rest: str) -> str:
 
 def structure_list(records: list[dict[str, Any]], cls: type[T], where: str) -> list[T]:
     """Structure every record of a list response."""
-    return [structure(record, cls, where=where) for record in records]
+    return [
+        structure(record, cls, where=where, path=f"$.data[{index}]")
+        for index, record in enumerate(records)
+    ]

@@ -26,4 +26,4 @@ class CredentialsResource(Resource):
                 raise data
         if not data:
             return None
-        return structure(data, Credentials, where="credentials.get")
+        return structure(data, Credentials, where="credentials.get", request_id=envelope.request_id)

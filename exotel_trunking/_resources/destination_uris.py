@@ -89,7 +89,14 @@ def _created(envelope: Envelope, wanted: list[str]) -> list[DestinationUri]:
         if isinstance(item, APIStatusError):
             failed.append((label, item))
         else:
-            succeeded.append(structure(item, DestinationUri, where="destination_uris.add"))
+            succeeded.append(
+                structure(
+                    item,
+                    DestinationUri,
+                    where="destination_uris.add",
+                    request_id=envelope.request_id,
+                )
+            )
     if failed:
         raise PartialFailureError(succeeded, failed, request_id=envelope.request_id)
     return succeeded

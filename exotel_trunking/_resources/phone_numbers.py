@@ -45,7 +45,9 @@ class PhoneNumbers(Resource):
 
         call = Call("POST", path, json=body, repeatable=True, recover=find_existing)
         envelope = await self._transport.request(call)
-        return structure(envelope.data, PhoneNumber, where="phone_numbers.map")
+        return structure(
+            envelope.data, PhoneNumber, where="phone_numbers.map", request_id=envelope.request_id
+        )
 
     async def list(self, trunk_sid: str) -> list[PhoneNumber]:
         """Return every number mapped to a trunk (all pages)."""

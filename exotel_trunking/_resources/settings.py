@@ -46,4 +46,6 @@ class Settings(Resource):
         item = items[0]
         if not isinstance(item, dict):
             raise item
-        return structure(item, TrunkSetting, where="settings.set_alias")
+        return structure(
+            item, TrunkSetting, where="settings.set_alias", request_id=envelope.request_id
+        )

@@ -46,7 +46,9 @@ class Trunks(Resource):
             ),
         )
         envelope = await self._transport.request(call)
-        return structure(envelope.data, Trunk, where="trunks.create")
+        return structure(
+            envelope.data, Trunk, where="trunks.create", request_id=envelope.request_id
+        )
 
     async def delete(self, trunk_sid: str) -> None:
         """Delete a trunk with its numbers, IPs and destinations. This cannot be undone.

@@ -45,7 +45,12 @@ class WhitelistedIps(Resource):
             recover=find_existing,
         )
         envelope = await self._transport.request(call)
-        return structure(envelope.data, WhitelistedIp, where="whitelisted_ips.add")
+        return structure(
+            envelope.data,
+            WhitelistedIp,
+            where="whitelisted_ips.add",
+            request_id=envelope.request_id,
+        )
 
     async def list(self, trunk_sid: str) -> list[WhitelistedIp]:
         """Return every whitelisted address of a trunk (all pages)."""

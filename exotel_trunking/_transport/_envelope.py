@@ -21,6 +21,10 @@ __all__ = ["Envelope", "decode", "excerpt"]
 _EXCERPT_LIMIT = 200
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
+#: A secret inside a body that is shown as an excerpt (a truncated credentials response).
+_SECRET_VALUE = re.compile(
+    r'("(?:password|api_token|token|secret)"\s*:\s*")[^"]*("?)', re.IGNORECASE
+)
 
 
 @attrs.frozen
@@ -44,6 +48,7 @@ class Envelope:
 def excerpt(body: bytes) -> str:
     """Return a short, single-line excerpt of a body that is not an envelope (tags removed)."""
     text = body[: _EXCERPT_LIMIT * 4].decode("utf-8", errors="replace")
+    text = _SECRET_VALUE.sub(r"\1***\2", text)
     text = _SPACE.sub(" ", _TAGS.sub(" ", text)).strip()
     return text[:_EXCERPT_LIMIT] + ("..." if len(text) > _EXCERPT_LIMIT else "")
 
@@ -59,7 +64,7 @@ def decode(status_code: int, body: bytes, *, method: str = "", path: str = "") -
     """
     payload = _parse_json(body)
     where = _Where(method, path)
-    if status_code >= 400:
+    if status_code >= 300:  # redirects are never followed: a 3xx is not an answer
         raise _status_error(status_code, payload, body, where)
     if not isinstance(payload, dict) or "response" not in payload:
         raise ResponseDecodeError(

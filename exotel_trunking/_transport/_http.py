@@ -209,18 +209,26 @@ class HTTPTransport:
         attempt = 0
         while True:
             attempt += 1
-            result = await self._attempt(call, outcome_unknown)
+            try:
+                result = await self._attempt(call, outcome_unknown)
+            except APIStatusError as error:
+                error.attempts = max(error.attempts, attempt)  # e.g. a 409 on a repeat
+                raise
             if isinstance(result, Envelope):
                 return result
             reasons.append(result.reason)
             outcome_unknown = outcome_unknown or result.failure in _MAYBE_APPLIED
             delay = self._delay_before_retry(call, result, attempt, deadline)
+            if result.failure is Failure.RATE_LIMITED:
+                # Every task of the client waits, not only this one, and also when this call
+                # gives up (no retries left, past its deadline); never beyond the cap.
+                pause = delay if delay is not None else result.retry_after
+                if pause is not None and pause <= self.retry.max_retry_after:
+                    self.limiter.cool_down(pause)
             if delay is None:
                 raise self._final_error(call, result, attempt, reasons)
             self._announce(call, result, attempt, delay)
-            if result.failure is Failure.RATE_LIMITED:
-                self.limiter.cool_down(delay)  # every task of the client waits, not only this one
-            else:
+            if result.failure is not Failure.RATE_LIMITED:
                 await self._sleep(delay)
 
     async def _attempt(self, call: Call, outcome_unknown: bool) -> Envelope | _Failed:
@@ -293,17 +301,28 @@ class HTTPTransport:
                 headers=self._headers,
                 timeout=self.timeout,
             )
-            response = await self._client.send(request)
+            if self._client.is_closed:  # httpx would raise a bare RuntimeError
+                raise APIConnectionError(
+                    f"{call.method} {self._account_path}{call.path} stopped: "
+                    "the client has been closed",
+                    method=call.method,
+                    path=self._account_path + call.path,
+                )
+            response = await self._client.send(request, follow_redirects=False)
         reset = parse_rate_limit_reset(response.headers, self._wall_clock)
         if reset:
-            self.limiter.cool_down(reset)
+            # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
+            self.limiter.cool_down(min(reset, self.retry.max_retry_after))
         return response
 
     def _log(self, call: Call, path: str, response: httpx.Response, request_id: str | None) -> None:
         if logger.isEnabledFor(logging.DEBUG):
-            elapsed = response.elapsed.total_seconds() * 1000
+            try:
+                elapsed = f"{response.elapsed.total_seconds() * 1000:.1f}ms"
+            except RuntimeError:  # a transport that returns a pre-read body (MockTransport)
+                elapsed = "unknown"
             logger.debug(
-                "%s %s -> %d request_id=%s elapsed=%.1fms",
+                "%s %s -> %d request_id=%s elapsed=%s",
                 call.method,
                 path,
                 response.status_code,

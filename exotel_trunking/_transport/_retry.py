@@ -111,16 +111,23 @@ def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float]) -> f
     return max(waits) if waits else None
 
 
+_WEEKDAYS = frozenset(
+    ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "monday", "tuesday", "wednesday")
+) | frozenset(("thursday", "friday", "saturday", "sunday"))
+
+
 def _split_header(raw: str) -> list[str]:
-    # httpx joins repeated headers with ", ", but an HTTP date contains ", " itself.
-    if any(day in raw for day in ("Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,")):
-        return [raw] if raw.count(",") <= 1 else _split_dates(raw)
-    return raw.split(",")
-
-
-def _split_dates(raw: str) -> list[str]:
-    parts = raw.split(",")
-    return [f"{parts[i]},{parts[i + 1]}" for i in range(0, len(parts) - 1, 2)]
+    # httpx joins repeated headers with ", ", but an HTTP date contains ", " itself: glue a
+    # weekday back to the date that follows it ("3, Wed, 21 Oct 2015 07:28:00 GMT" is 2 values).
+    values: list[str] = []
+    glue = False
+    for part in raw.split(","):
+        if glue:
+            values[-1] += "," + part
+        else:
+            values.append(part)
+        glue = part.strip().lower() in _WEEKDAYS
+    return values
 
 
 def _one_retry_after(text: str, now: Callable[[], float]) -> float | None:

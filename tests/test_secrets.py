@@ -1,0 +1,327 @@
+"""The API token and SIP passwords never show: not in reprs, messages, tracebacks or logs."""
+
+from __future__ import annotations
+
+import logging
+import pprint
+import re
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import httpx
+import pytest
+import wire
+
+from exotel_trunking import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncTrunkingClient,
+    AuthenticationError,
+    ConfigurationError,
+    ExotelError,
+    InternalServerError,
+    InvalidParameterError,
+    PartialFailureError,
+    ResponseDecodeError,
+    RetryEvent,
+    RetryPolicy,
+)
+
+LOGGERS = ("exotel_trunking", "httpx", "httpcore")
+CREDENTIALS_PATH = f"trunks/{wire.TRUNK_SID}/credentials"
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in wire.SECRETS:
+        assert secret not in text
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Capture everything the SDK, httpx and httpcore log, down to DEBUG."""
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
+def assert_no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert caplog.records  # the scenario did log something
+    for record in caplog.records:
+        assert_no_secret(record.getMessage())
+        assert_no_secret(repr(record.args))
+        if record.exc_info:
+            assert_no_secret("".join(traceback.format_exception(*record.exc_info)))
+    assert_no_secret(caplog.text)
+
+
+# -- reprs -------------------------------------------------------------------------------------
+
+
+def test_the_client_its_config_and_its_resources_never_show_the_token() -> None:
+    client = wire.make_client(wire.FakeExotel())
+    derived = client.with_options(max_retries=1)
+
+    shown = [
+        repr(client),
+        str(client),
+        repr(derived),
+        repr(client.config),
+        str(client.config),
+        pprint.pformat(client.config),
+        *(repr(getattr(client, name)) for name in ("trunks", "credentials", "bulk")),
+    ]
+
+    for text in shown:
+        assert_no_secret(text)
+    assert "'***'" in repr(client.config)
+    assert client.config.api_token == wire.API_TOKEN
+
+
+@pytest.mark.parametrize(
+    "token", [f"{wire.API_TOKEN}\n", f" {wire.API_TOKEN}", f"{wire.API_TOKEN}\x00"]
+)
+def test_a_malformed_token_is_refused_without_echoing_it(token: str) -> None:
+    with pytest.raises(ConfigurationError, match="api_token") as caught:
+        AsyncTrunkingClient(
+            wire.API_KEY, token, wire.ACCOUNT_SID, transport=wire.FakeExotel().transport()
+        )
+
+    assert_no_secret(str(caught.value))
+    assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def raise_connect_error(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def raise_read_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
+FAILURES = [
+    pytest.param(
+        httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
+        AuthenticationError,
+        id="401",
+    ),
+    pytest.param(httpx.Response(500, text="<h1>oops</h1>"), InternalServerError, id="500-html"),
+    pytest.param(raise_connect_error, APIConnectionError, id="connect-error"),
+    pytest.param(raise_read_timeout, APITimeoutError, id="read-timeout"),
+    pytest.param(
+        httpx.Response(200, text="<html>maintenance</html>"), ResponseDecodeError, id="html"
+    ),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("answer", "error_class"), FAILURES)
+async def test_errors_and_their_tracebacks_never_show_the_token(
+    answer: wire.Answer, error_class: type[ExotelError]
+) -> None:
+    fake = wire.FakeExotel(answer)
+
+    async with wire.make_client(fake) as client:
+        with pytest.raises(error_class) as caught:
+            await client.trunks.create("my_trunk")
+
+    error = caught.value
+    assert_no_secret(str(error))
+    assert_no_secret(repr(error))
+    assert_no_secret("".join(traceback.format_exception(error)))
+    assert_no_secret(repr(vars(error)))
+    assert fake.requests[0].headers["authorization"] == wire.BASIC_AUTH  # it was sent, though
+
+
+@pytest.mark.asyncio
+async def test_a_partial_failure_never_shows_the_token() -> None:
+    failed = wire.item_failed("live", 400, 1002, "Invalid parameter", "Destination not whitelisted")
+    fake = wire.FakeExotel(httpx.Response(207, json=wire.per_item("live", [failed], http_code=207)))
+
+    async with wire.make_client(fake) as client:
+        with pytest.raises(PartialFailureError) as caught:
+            await client.destination_uris.add(wire.TRUNK_SID, "203.0.113.50:5061;transport=tls")
+
+    assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_parameter_error_never_shows_the_token() -> None:
+    async with wire.make_client(wire.FakeExotel()) as client:
+        with pytest.raises(InvalidParameterError) as caught:
+            await client.credentials.get("a/b")
+
+    assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            b'{"request_id":"r1","response":{"status":"success","code":200,'
+            b'"data":{"username":"'
+            + wire.TRUNK_SID.encode()
+            + b'","password":"'
+            + wire.SIP_PASSWORD.encode()
+            + b'"',
+            id="truncated-json",
+        ),
+        pytest.param(
+            b'{"username":"'
+            + wire.TRUNK_SID.encode()
+            + b'","password":"'
+            + wire.SIP_PASSWORD.encode()
+            + b'"}',
+            id="bare-record",
+        ),
+    ],
+)
+async def test_a_credentials_body_that_is_no_envelope_never_shows_the_sip_password(
+    body: bytes,
+) -> None:
+    fake = wire.FakeExotel(httpx.Response(200, content=body))
+
+    async with wire.make_client(fake) as client:
+        with pytest.raises(ResponseDecodeError) as caught:
+            await client.credentials.get(wire.TRUNK_SID)
+
+    assert_no_secret(str(caught.value))
+    assert_no_secret(caught.value.excerpt)
+    assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+@pytest.mark.asyncio
+async def test_credentials_that_fail_to_decode_never_show_the_sip_password() -> None:
+    record = {"username": None, "password": wire.SIP_PASSWORD}
+    fake = wire.FakeExotel(httpx.Response(200, json=wire.single("live", record)))
+
+    async with wire.make_client(fake) as client:
+        with pytest.raises(ResponseDecodeError) as caught:
+            await client.credentials.get(wire.TRUNK_SID)
+
+    assert "username" in str(caught.value)
+    assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+@pytest.mark.asyncio
+async def test_decoded_credentials_hold_the_password_and_hide_it() -> None:
+    fake = wire.FakeExotel(
+        httpx.Response(200, json=wire.single("live", wire.credentials_record("live")))
+    )
+
+    async with wire.make_client(fake) as client:
+        credentials = await client.credentials.get(wire.TRUNK_SID)
+
+    assert credentials is not None
+    assert credentials.password == wire.SIP_PASSWORD
+    assert_no_secret(repr(credentials))
+    assert_no_secret(str(credentials))
+    assert_no_secret(pprint.pformat(credentials))
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_nothing_logged_at_debug_shows_a_secret(debug_logs: pytest.LogCaptureFixture) -> None:
+    unavailable = httpx.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
+    credentials = httpx.Response(200, json=wire.single("live", wire.credentials_record("live")))
+    unauthorized = httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed"))
+    fake = wire.FakeExotel(
+        unavailable,
+        credentials,
+        raise_connect_error,
+        credentials,
+        unauthorized,
+        httpx.Response(500, text="<html>down</html>"),
+    )
+    events: list[RetryEvent] = []
+
+    async with wire.make_client(
+        fake, retry=RetryPolicy(initial_delay=0.0), max_retries=1, on_retry=events.append
+    ) as client:
+        assert await client.credentials.get(wire.TRUNK_SID) is not None  # after a 503
+        assert await client.credentials.get(wire.TRUNK_SID) is not None  # after a connect error
+        with pytest.raises(AuthenticationError):
+            await client.credentials.get(wire.TRUNK_SID)
+        with pytest.raises(InternalServerError):
+            await client.credentials.get(wire.TRUNK_SID)
+
+    assert len(events) == 2
+    assert_no_secret(repr(events))
+    assert any(record.name == "exotel_trunking" for record in debug_logs.records)
+    assert any(record.name.startswith("httpx") for record in debug_logs.records)
+    assert_no_secret_logged(debug_logs)
+
+
+@asynccontextmanager
+async def loopback_server(answers: list[bytes]) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A real HTTP/1.1 server on 127.0.0.1 answering each request with the next JSON body.
+
+    Yields its base URL and the raw requests it received (head and body).
+    """
+    received: list[bytes] = []
+
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        buffer = b""
+        async with stream:
+            try:
+                while answers:
+                    while b"\r\n\r\n" not in buffer:
+                        buffer += await stream.receive()
+                    head, _, rest = buffer.partition(b"\r\n\r\n")
+                    length = re.search(rb"(?i)content-length: *(\d+)", head)
+                    size = int(length.group(1)) if length else 0
+                    while len(rest) < size:
+                        rest += await stream.receive()
+                    received.append(head + b"\r\n\r\n" + rest[:size])
+                    buffer = rest[size:]
+                    body = answers.pop(0)
+                    await stream.send(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}", received
+        group.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_nothing_logged_over_a_real_connection_shows_a_secret(
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    credentials = wire.single("live", wire.credentials_record("live"))
+    duplicate = wire.duplicate("live")[1]
+    answers = [httpx.Response(200, json=body).content for body in (credentials, duplicate)]
+
+    async with (
+        loopback_server(answers) as (base_url, received),
+        wire.make_client(base_url=base_url) as client,
+    ):
+        found = await client.credentials.get(wire.TRUNK_SID)
+        with pytest.raises(APIStatusError):
+            await client.phone_numbers.map(wire.TRUNK_SID, "+919876543210")
+
+    assert found is not None
+    assert found.password == wire.SIP_PASSWORD
+    assert len(received) == 2
+    for raw in received:  # the credentials did go on the wire, in the header only
+        header = re.search(rb"(?im)^authorization: *(.+?)\r$", raw)
+        assert header is not None
+        assert header.group(1) == wire.BASIC_AUTH.encode()
+        assert wire.API_TOKEN.encode() not in raw
+    assert any(record.name.startswith("httpcore") for record in debug_logs.records)
+    assert_no_secret_logged(debug_logs)

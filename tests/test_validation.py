@@ -1,0 +1,375 @@
+"""Client-side validation (API.md section 4): bad arguments raise and send nothing.
+
+Every invalid case goes through the public client, wired to a transport that records what
+reaches it; valid values are checked against the pure functions of ``_validation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import wire
+
+from exotel_trunking import AsyncTrunkingClient, InvalidParameterError
+from exotel_trunking._validation import (
+    normalize_destination,
+    normalize_phone_number,
+    parse_ip,
+    validate_path_segment,
+    validate_trunk_name,
+)
+
+Call = Callable[[AsyncTrunkingClient], Awaitable[Any]]
+Param = Any  # what pytest.param returns
+SID = wire.TRUNK_SID
+NUMBER = "+919876543210"
+
+
+def case(call: Call, argument: str, value: object, label: str) -> Param:
+    return pytest.param(call, argument, value, id=f"{label}:{argument}={value!r}")
+
+
+def bad_trunk_names() -> Iterator[Param]:
+    for name in ["", "a" * 17, "my-trunk", "my trunk", "trünk", "name!", "ab.c", "t\n", None, 7]:
+        yield case(lambda c, v=name: c.trunks.create(v), "trunk_name", name, "create")
+
+
+def bad_other_create_arguments() -> Iterator[Param]:
+    for code in ["", "ANY ANY", None, 5]:
+        yield case(lambda c, v=code: c.trunks.create("t1", nso_code=v), "nso_code", code, "create")
+    for domain in ["", "my domain.example.com", 5]:
+        yield case(
+            lambda c, v=domain: c.trunks.create("t1", domain_name=v),
+            "domain_name",
+            domain,
+            "create",
+        )
+
+
+BAD_PHONE_NUMBERS = [
+    "",
+    "919876543210",  # no +
+    "+0123456789",  # first digit 0
+    "+123456",  # 6 digits
+    "+1234567890123456",  # 16 digits
+    "+91abc4567890",
+    "++919876543210",
+    "+",
+    "+91 98765 4321x",
+    "+91\n9876543210",  # a newline is not punctuation
+    "+٩١٩٨٧٦٥٤٣٢١٠",  # Arabic-Indic digits
+    None,
+    919876543210,
+]
+
+
+def bad_phone_numbers() -> Iterator[Param]:
+    for number in BAD_PHONE_NUMBERS:
+        yield case(lambda c, v=number: c.phone_numbers.map(SID, v), "phone_number", number, "map")
+        yield case(
+            lambda c, v=number: c.settings.set_alias(SID, v), "phone_number", number, "set_alias"
+        )
+
+
+def bad_modes() -> Iterator[Param]:
+    for mode in ["PSTN", "sip", "", 1]:
+        yield case(lambda c, v=mode: c.phone_numbers.map(SID, NUMBER, mode=v), "mode", mode, "map")
+
+
+RESERVED_ADDRESSES = [
+    # one at each edge of every reserved range
+    "0.0.0.0",
+    "0.255.255.255",
+    "10.0.0.0",
+    "10.255.255.255",
+    "100.64.0.0",
+    "100.127.255.255",
+    "127.0.0.1",
+    "127.255.255.255",
+    "169.254.0.0",
+    "169.254.255.255",
+    "172.16.0.0",
+    "172.31.255.255",
+    "192.168.0.0",
+    "192.168.255.255",
+    "224.0.0.0",
+    "239.255.255.255",
+    "240.0.0.0",
+    "255.255.255.255",
+    # ranges inside reserved ranges
+    "10.20.0.0/16",
+    "100.100.0.0/16",
+    "172.20.0.0/16",
+    "192.168.1.0/24",
+    "224.0.0.0/16",
+]
+MALFORMED_ADDRESSES = [
+    "",
+    " ",
+    "203.0.113",
+    "203.0.113.256",
+    "203.0.113.50.1",
+    "203.0.113.050",
+    "::1",
+    "2001:db8::1",
+    "example.com",
+    "203.0.113.0/",
+    "203.0.113.0/abc",
+    "203.0.113.0/24/1",
+    "203.0.113.0/ 24",
+    "203.0.113.0/0x18",
+    "203.0.113.0/-24",
+    "203.0.113.0/15",
+    "203.0.113.0/33",
+    "203.0.113.0/0",
+    "203.0.113.50/24",  # host bits set
+    "203.0.113.1/31",  # host bits set
+    "198.51.100.128/24",  # host bits set
+    None,
+    3405803826,
+]
+
+
+def bad_ips() -> Iterator[Param]:
+    for ip in RESERVED_ADDRESSES + MALFORMED_ADDRESSES:
+        yield case(lambda c, v=ip: c.whitelisted_ips.add(SID, v), "ip", ip, "add")
+    for mask in [15, 33, 0, -1, "24", True, 24.0]:
+        yield case(
+            lambda c, v=mask: c.whitelisted_ips.add(SID, "203.0.113.0", mask=v), "mask", mask, "add"
+        )
+    # a CIDR and a different mask
+    for mask in [25, 16, 32]:
+        yield case(
+            lambda c, v=mask: c.whitelisted_ips.add(SID, "203.0.113.0/24", mask=v),
+            "mask",
+            mask,
+            "add-cidr",
+        )
+    # host bits set below a mask given apart
+    yield case(
+        lambda c: c.whitelisted_ips.add(SID, "203.0.113.50", mask=24), "ip", "203.0.113.50", "add"
+    )
+
+
+BAD_DESTINATIONS = [
+    "",
+    "203.0.113.50",
+    "203.0.113.50:5061",
+    "203.0.113.50;transport=tls",
+    "203.0.113.50:0;transport=tls",
+    "203.0.113.50:65536;transport=tls",
+    "203.0.113.50:99999;transport=tls",
+    "203.0.113.50:5060;transport=udp",
+    "203.0.113.50:5060;transport=",
+    "203.0.113.50:5061;transport=tls;lr",
+    "sip.example.com:5061;transport=ws",
+    "sips:sip.example.com:5061;transport=tls",
+    "-bad.example.com:5061;transport=tls",
+    "bad-.example.com:5061;transport=tls",
+    "bad_host.example.com:5061;transport=tls",
+    "a..b.example.com:5061;transport=tls",
+    f"{'a' * 64}.example.com:5061;transport=tls",
+    "256.1.1.1:5060;transport=tcp",
+    "1.2.3:5060;transport=tcp",
+    "[2001:db8::1]:5061;transport=tls",
+    "sip:user@sip.example.com:5061;transport=tls",
+    None,
+    5060,
+]
+
+
+def bad_destinations() -> Iterator[Param]:
+    for destination in BAD_DESTINATIONS:
+        yield case(
+            lambda c, v=destination: c.destination_uris.add(SID, v),
+            "destinations",
+            destination,
+            "add",
+        )
+    # one bad item spoils the whole request
+    yield case(
+        lambda c: c.destination_uris.add(SID, ["sip.example.com:5061;transport=tls", "nope"]),
+        "destinations",
+        "nope",
+        "add-list",
+    )
+    for container in [[], (), {"sip.example.com:5061;transport=tls"}, b"x:1;transport=tcp"]:
+        yield case(
+            lambda c, v=container: c.destination_uris.add(SID, v),
+            "destinations",
+            container,
+            "add",
+        )
+
+
+BAD_PATH_VALUES = [
+    "",
+    "tr/1",
+    "tr?1",
+    "tr#1",
+    "tr%2F1",
+    "tr 1",
+    " tr1",
+    "tr1\t",
+    "tr\n1",
+    "tr\u00a01",  # a no-break space is whitespace too
+    "..",
+    "tr..1",
+    "../trunks",
+    None,
+    42,
+    True,
+]
+TRUNK_SID_CALLS: dict[str, Callable[[AsyncTrunkingClient, Any], Awaitable[Any]]] = {
+    "trunks.delete": lambda c, sid: c.trunks.delete(sid),
+    "phone_numbers.map": lambda c, sid: c.phone_numbers.map(sid, NUMBER),
+    "phone_numbers.list": lambda c, sid: c.phone_numbers.list(sid),
+    "whitelisted_ips.add": lambda c, sid: c.whitelisted_ips.add(sid, "203.0.113.50"),
+    "whitelisted_ips.list": lambda c, sid: c.whitelisted_ips.list(sid),
+    "destination_uris.add": lambda c, sid: c.destination_uris.add(
+        sid, "sip.example.com:5061;transport=tls"
+    ),
+    "destination_uris.list": lambda c, sid: c.destination_uris.list(sid),
+    "credentials.get": lambda c, sid: c.credentials.get(sid),
+    "settings.set_alias": lambda c, sid: c.settings.set_alias(sid, NUMBER),
+}
+
+
+def bad_path_values() -> Iterator[Param]:
+    for label, operation in TRUNK_SID_CALLS.items():
+        for sid in BAD_PATH_VALUES:
+            yield case(lambda c, o=operation, v=sid: o(c, v), "trunk_sid", sid, label)
+
+
+INVALID = [
+    *bad_trunk_names(),
+    *bad_other_create_arguments(),
+    *bad_phone_numbers(),
+    *bad_modes(),
+    *bad_ips(),
+    *bad_destinations(),
+    *bad_path_values(),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("call", "argument", "value"), INVALID)
+async def test_an_invalid_argument_raises_invalid_parameter_error_naming_it_and_sends_nothing(
+    call: Call, argument: str, value: object
+) -> None:
+    fake = wire.FakeExotel()
+
+    async with wire.make_client(fake) as client:
+        with pytest.raises(InvalidParameterError) as caught:
+            await call(client)
+
+    assert fake.requests == []
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert error.argument == argument
+    assert error.value == value
+    assert type(error.value) is type(value)
+    assert f"{argument}={value!r}" in str(error)
+
+
+def test_every_operation_that_takes_a_trunk_sid_is_in_the_table() -> None:
+    client = wire.make_client(wire.FakeExotel())
+    operations = {
+        f"{resource}.{name}"
+        for resource in (
+            "trunks",
+            "phone_numbers",
+            "whitelisted_ips",
+            "destination_uris",
+            "credentials",
+            "settings",
+        )
+        for name in dir(getattr(client, resource))
+        if not name.startswith("_")
+    }
+
+    assert operations - set(TRUNK_SID_CALLS) == {"trunks.create"}
+
+
+# -- what is accepted, and how it is normalised -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a", "A" * 16, "My_Trunk_01", "_", "0"])
+def test_trunk_names_of_1_to_16_word_characters_are_accepted(name: str) -> None:
+    assert validate_trunk_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("+919876543210", "+919876543210"),
+        ("+91 98765-43210", "+919876543210"),
+        ("+1 (415) 555.0100", "+14155550100"),
+        ("+1234567", "+1234567"),  # 7 digits
+        ("+123456789012345", "+123456789012345"),  # 15 digits
+    ],
+)
+def test_phone_numbers_are_accepted_in_e164_after_stripping_punctuation(
+    given: str, normalised: str
+) -> None:
+    assert normalize_phone_number(given) == normalised
+
+
+@pytest.mark.parametrize(
+    ("ip", "mask", "parsed"),
+    [
+        ("192.0.2.1", None, ("192.0.2.1", 32)),
+        ("198.51.100.7", None, ("198.51.100.7", 32)),
+        ("203.0.113.50", None, ("203.0.113.50", 32)),
+        ("192.0.2.0/24", None, ("192.0.2.0", 24)),
+        ("198.51.100.0/24", 24, ("198.51.100.0", 24)),
+        ("203.0.113.0", 24, ("203.0.113.0", 24)),
+        ("203.0.113.0/32", None, ("203.0.113.0", 32)),
+        ("8.8.0.0/16", None, ("8.8.0.0", 16)),
+        ("8.8.8.8", 32, ("8.8.8.8", 32)),
+        # the public addresses right next to each reserved range
+        ("1.0.0.0", None, ("1.0.0.0", 32)),
+        ("9.255.255.255", None, ("9.255.255.255", 32)),
+        ("11.0.0.0", None, ("11.0.0.0", 32)),
+        ("100.63.255.255", None, ("100.63.255.255", 32)),
+        ("100.128.0.0", None, ("100.128.0.0", 32)),
+        ("126.255.255.255", None, ("126.255.255.255", 32)),
+        ("128.0.0.0", None, ("128.0.0.0", 32)),
+        ("169.253.255.255", None, ("169.253.255.255", 32)),
+        ("169.255.0.0", None, ("169.255.0.0", 32)),
+        ("172.15.255.255", None, ("172.15.255.255", 32)),
+        ("172.32.0.0", None, ("172.32.0.0", 32)),
+        ("192.167.255.255", None, ("192.167.255.255", 32)),
+        ("192.169.0.0", None, ("192.169.0.0", 32)),
+        ("223.255.255.255", None, ("223.255.255.255", 32)),
+    ],
+)
+def test_public_and_documentation_addresses_are_accepted(
+    ip: str, mask: int | None, parsed: tuple[str, int]
+) -> None:
+    assert parse_ip(ip, mask) == parsed
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("203.0.113.50:5061;transport=tls", "203.0.113.50:5061;transport=tls"),
+        ("sip:203.0.113.50:5061;transport=tls", "203.0.113.50:5061;transport=tls"),
+        ("SIP:Sip.Example.COM:5060;transport=TCP", "sip.example.com:5060;transport=tcp"),
+        (" sip:pbx.example.com:1;transport=tcp ", "pbx.example.com:1;transport=tcp"),
+        ("pbx.example.com:65535;transport=tls", "pbx.example.com:65535;transport=tls"),
+        ("localhost:5060;transport=tcp", "localhost:5060;transport=tcp"),
+        ("a-b.example.com.:5060;transport=tcp", "a-b.example.com.:5060;transport=tcp"),
+    ],
+)
+def test_destinations_are_accepted_without_sip_prefix_in_lower_case(
+    given: str, normalised: str
+) -> None:
+    assert normalize_destination(given) == normalised
+
+
+@pytest.mark.parametrize("value", ["trind1a2b3c4d5e6f7890abcdef", "tr:1@x+y", "a.b", "ü", "41512"])
+def test_path_values_without_forbidden_characters_are_accepted(value: str) -> None:
+    assert validate_path_segment(value, "trunk_sid") == value
