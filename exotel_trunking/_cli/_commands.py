@@ -1,0 +1,246 @@
+"""The command tree: global options, one subcommand per operation, and the bigger verbs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .._client import AsyncTrunkingClient
+from .._models import Credentials
+from ._app import Settings, record, run
+from ._apply import apply
+from ._demo import demo
+from ._emulator import emulator
+from ._importer import import_command
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=_CONTEXT)
+@click.option("--api-key", envvar="EXOTEL_API_KEY", help="API key [env: EXOTEL_API_KEY].")
+@click.option(
+    "--api-token",
+    envvar="EXOTEL_API_TOKEN",
+    help="API token [env: EXOTEL_API_TOKEN]; prefer the variable (flags show in `ps`).",
+)
+@click.option(
+    "--account-sid", envvar="EXOTEL_ACCOUNT_SID", help="Account SID [env: EXOTEL_ACCOUNT_SID]."
+)
+@click.option(
+    "--region",
+    envvar="EXOTEL_REGION",
+    type=click.Choice(["in", "sg"]),
+    help="in (Mumbai, default) or sg (Singapore) [env: EXOTEL_REGION].",
+)
+@click.option(
+    "--base-url",
+    envvar="EXOTEL_BASE_URL",
+    help="Override the region's URL, e.g. http://127.0.0.1:4010 [env: EXOTEL_BASE_URL].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.version_option(package_name="exotel-trunking", prog_name="exotel-trunking")
+@click.pass_context
+def cli(ctx: click.Context, /, **options: Any) -> None:
+    """Provision Exotel SIP trunks: trunks, numbers, IPs, destinations, alias.
+
+    \b
+    Start offline:  exotel-trunking demo
+    Exit codes:     0 all good, 1 some items failed, 2 usage or configuration,
+                    3 authentication or permission refused.
+    """
+    ctx.obj = Settings(**options)
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def _table(title: str, rows: Sequence[Any], columns: Sequence[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        data = record(row)
+        table.add_row(*(_cell(data.get(column)) for column in columns))
+    return table
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _show(settings: Settings, title: str, value: Any, columns: Sequence[str]) -> None:
+    rows = value if isinstance(value, list) else [value]
+    settings.emit(record(value), lambda: settings.console.print(_table(title, rows, columns)))
+
+
+# -- trunks -------------------------------------------------------------------------------
+
+
+@cli.group()
+def trunks() -> None:
+    """Create and delete trunks."""
+
+
+@trunks.command("create")
+@click.argument("name")
+@click.option("--nso-code", default="ANY-ANY", show_default=True, help="Network operator code.")
+@click.option("--domain-name", help="SIP domain [default: <account_sid>.pstn.exotel.com].")
+@pass_settings
+def trunks_create(settings: Settings, name: str, nso_code: str, domain_name: str | None) -> None:
+    """Create a trunk called NAME (1-16 of A-Z a-z 0-9 _)."""
+    trunk = run(
+        settings,
+        lambda c: c.trunks.create(name, nso_code=nso_code, domain_name=domain_name),
+    )
+    _show(settings, "Trunk created", trunk, ("trunk_sid", "trunk_name", "domain_name", "nso_code"))
+
+
+@trunks.command("delete")
+@click.argument("trunk_sid")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_settings
+def trunks_delete(settings: Settings, trunk_sid: str, yes: bool) -> None:
+    """Delete trunk TRUNK_SID with its numbers, IPs and destinations (cannot be undone)."""
+    if not yes:
+        click.confirm(f"Delete trunk {trunk_sid} and everything on it?", abort=True)
+    run(settings, lambda c: c.trunks.delete(trunk_sid))
+    settings.emit(
+        {"deleted": trunk_sid}, lambda: settings.console.print(f"Deleted trunk {trunk_sid}.")
+    )
+
+
+# -- numbers ------------------------------------------------------------------------------
+
+
+@cli.group()
+def numbers() -> None:
+    """Map phone numbers (DIDs) to a trunk."""
+
+
+@numbers.command("map")
+@click.argument("trunk_sid")
+@click.argument("phone_number")
+@click.option("--mode", type=click.Choice(["pstn", "flow"]), help="pstn (default) or flow.")
+@pass_settings
+def numbers_map(settings: Settings, trunk_sid: str, phone_number: str, mode: str | None) -> None:
+    """Map PHONE_NUMBER (E.164) to TRUNK_SID."""
+    number = run(settings, lambda c: c.phone_numbers.map(trunk_sid, phone_number, mode=mode))
+    _show(settings, "Number mapped", number, ("id", "phone_number", "trunk_sid", "mode"))
+
+
+@numbers.command("list")
+@click.argument("trunk_sid")
+@pass_settings
+def numbers_list(settings: Settings, trunk_sid: str) -> None:
+    """List every number mapped to TRUNK_SID."""
+    found = run(settings, lambda c: c.phone_numbers.list(trunk_sid))
+    _show(settings, f"{len(found)} numbers", found, ("id", "phone_number", "mode", "date_created"))
+
+
+numbers.add_command(import_command("numbers"))
+
+
+# -- whitelisted IPs ------------------------------------------------------------------------
+
+
+@cli.group()
+def ips() -> None:
+    """Whitelist the IPv4 addresses your SIP servers call from."""
+
+
+@ips.command("add")
+@click.argument("trunk_sid")
+@click.argument("ip")
+@click.option("--mask", type=int, help="Prefix length 16-32 [default: 32, or the CIDR's].")
+@pass_settings
+def ips_add(settings: Settings, trunk_sid: str, ip: str, mask: int | None) -> None:
+    """Whitelist IP ("203.0.113.5" or "203.0.113.0/28") on TRUNK_SID."""
+    entry = run(settings, lambda c: c.whitelisted_ips.add(trunk_sid, ip, mask=mask))
+    _show(settings, "IP whitelisted", entry, ("id", "ip", "mask", "trunk_sid"))
+
+
+@ips.command("list")
+@click.argument("trunk_sid")
+@pass_settings
+def ips_list(settings: Settings, trunk_sid: str) -> None:
+    """List the whitelisted IPs of TRUNK_SID."""
+    found = run(settings, lambda c: c.whitelisted_ips.list(trunk_sid))
+    _show(settings, f"{len(found)} whitelisted IPs", found, ("id", "ip", "mask", "date_created"))
+
+
+ips.add_command(import_command("ips"))
+
+
+# -- destinations -----------------------------------------------------------------------------
+
+
+@cli.group()
+def destinations() -> None:
+    """Say where Exotel sends inbound calls."""
+
+
+@destinations.command("add")
+@click.argument("trunk_sid")
+@click.argument("destination", nargs=-1, required=True)
+@pass_settings
+def destinations_add(settings: Settings, trunk_sid: str, destination: tuple[str, ...]) -> None:
+    """Add DESTINATION ("host:port;transport=tls") to TRUNK_SID; several may be given."""
+    added = run(settings, lambda c: c.destination_uris.add(trunk_sid, list(destination)))
+    _show(settings, "Destinations added", added, ("id", "destination", "trunk_sid"))
+
+
+@destinations.command("list")
+@click.argument("trunk_sid")
+@pass_settings
+def destinations_list(settings: Settings, trunk_sid: str) -> None:
+    """List the destinations of TRUNK_SID."""
+    found = run(settings, lambda c: c.destination_uris.list(trunk_sid))
+    _show(settings, f"{len(found)} destinations", found, ("id", "destination", "date_created"))
+
+
+# -- credentials and alias -----------------------------------------------------------------------
+
+
+@cli.command("credentials")
+@click.argument("trunk_sid")
+@click.option("--show-password", is_flag=True, help="Print the SIP password (masked otherwise).")
+@pass_settings
+def credentials(settings: Settings, trunk_sid: str, show_password: bool) -> None:
+    """Show the SIP credentials of TRUNK_SID for your PBX."""
+
+    async def fetch(client: AsyncTrunkingClient) -> Credentials | None:
+        return await client.credentials.get(trunk_sid)
+
+    found = run(settings, fetch)
+    data = record(found, show_password=show_password)
+
+    def human() -> None:
+        if data is None:
+            settings.console.print(f"Trunk {trunk_sid} has no SIP credentials yet.")
+        else:
+            settings.console.print(f"username: {data['username']}\npassword: {data['password']}")
+
+    settings.emit(data, human)
+
+
+@cli.group()
+def alias() -> None:
+    """Set the caller-ID alias of a trunk."""
+
+
+@alias.command("set")
+@click.argument("trunk_sid")
+@click.argument("phone_number")
+@pass_settings
+def alias_set(settings: Settings, trunk_sid: str, phone_number: str) -> None:
+    """Show PHONE_NUMBER as caller ID for outbound calls on TRUNK_SID."""
+    setting = run(settings, lambda c: c.settings.set_alias(trunk_sid, phone_number))
+    _show(settings, "Alias set", setting, ("name", "value", "trunk_sid"))
+
+
+cli.add_command(apply)
+cli.add_command(emulator)
+cli.add_command(demo)

@@ -1,0 +1,282 @@
+"""The bulk executor: accounting, streaming, duplicates, fatal errors, progress, cancellation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+
+import anyio
+import httpx
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from exotel_trunking import (
+    AsyncTrunkingClient,
+    AuthenticationError,
+    BulkFailureError,
+    InvalidParameterError,
+    NotFoundError,
+    RetryPolicy,
+)
+from exotel_trunking.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+FAST_RETRIES = RetryPolicy(max_retries=12, initial_delay=0.001, max_delay=0.01)
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    return [f"+9198{n:08d}" for n in range(start, start + count)]
+
+
+def client_for(emulator: Emulator, **options: object) -> AsyncTrunkingClient:
+    defaults: dict[str, object] = {"rate_limit": None, "retry": FAST_RETRIES}
+    defaults.update(options)
+    return AsyncTrunkingClient(
+        emulator.api_key,
+        "t",
+        emulator.account_sid,
+        transport=emulator.transport(),
+        **defaults,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator(api_key="k", api_token="t", account_sid="acme", seed=1)
+
+
+async def new_trunk(client: AsyncTrunkingClient, name: str = "bulk") -> str:
+    return (await client.trunks.create(name)).trunk_sid
+
+
+def posts(emulator: Emulator) -> int:
+    return sum(1 for r in emulator.requests if r.method == "POST" and "phone-numbers" in r.path)
+
+
+async def test_outcomes_come_back_in_input_order_one_per_item(emulator: Emulator) -> None:
+    items = ["+919800000003", "bad number", "+919800000001", "+919800000002"]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.map_phone_numbers(sid, items, concurrency=3)
+    assert [o.item for o in result.outcomes] == items
+    assert [o.index for o in result.outcomes] == [0, 1, 2, 3]
+    assert [o.status for o in result.outcomes] == ["created", "invalid", "created", "created"]
+    assert result.outcomes[0].value is not None
+    assert result.outcomes[0].value.phone_number == "+919800000003"
+    assert isinstance(result.outcomes[1].error, InvalidParameterError)
+
+
+async def test_invalid_items_are_never_sent(emulator: Emulator) -> None:
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.map_phone_numbers(sid, ["nope", "+0123", "12"])
+    assert [o.status for o in result.outcomes] == ["invalid"] * 3
+    assert posts(emulator) == 0
+
+
+async def test_generators_and_async_generators_are_streamed(emulator: Emulator) -> None:
+    async def agen() -> AsyncIterator[str]:
+        for number in numbers(30):
+            yield number
+
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        from_gen = await client.bulk.map_phone_numbers(sid, iter(numbers(30, 100)))
+        from_agen = await client.bulk.map_phone_numbers(sid, agen())
+    assert len(from_gen.created) == 30
+    assert len(from_agen.created) == 30
+    assert len(emulator.state.phone_numbers(sid)) == 60
+
+
+async def test_the_input_is_read_no_further_ahead_than_the_concurrency() -> None:
+    release = anyio.Event()
+    in_flight = 0
+    pulled = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight
+        in_flight += 1
+        await release.wait()
+        body = json.loads(request.content)
+        data = {"id": "1", "phone_number": body["phone_number"], "trunk_sid": "t1"}
+        return httpx.Response(200, json={"response": {"status": "success", "data": data}})
+
+    def lazy() -> Iterator[str]:
+        nonlocal pulled
+        for number in numbers(1000):
+            pulled += 1
+            yield number
+
+    transport = httpx.MockTransport(handler)
+    async with (
+        AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(partial(client.bulk.map_phone_numbers, "t1", lazy(), concurrency=5))
+        await wait_all_tasks_blocked()  # a runaway producer would have run ahead by now
+        assert in_flight == 5
+        assert pulled <= 5 + 1  # the five in flight, plus one waiting to be handed over
+        release.set()
+    assert pulled == 1000
+
+
+async def test_duplicates_in_the_input_are_sent_once(emulator: Emulator) -> None:
+    items = ["+919800000001", "+91 98000-00001", "+919800000002", "+919800000001"]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.map_phone_numbers(sid, items, concurrency=4)
+    assert posts(emulator) == 2
+    assert [o.status for o in result.outcomes] == ["created", "exists", "created", "exists"]
+
+
+async def test_skip_existing_lists_first_and_sends_only_the_rest(emulator: Emulator) -> None:
+    emulator.configure(page_size=7)
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        await client.bulk.map_phone_numbers(sid, numbers(20))
+        before = posts(emulator)
+        result = await client.bulk.map_phone_numbers(sid, numbers(25), skip_existing=True)
+    assert posts(emulator) - before == 5
+    assert len(result.existing) == 20
+    assert all(o.value is not None for o in result.existing)
+    assert len(result.created) == 5
+
+
+async def test_running_the_same_batch_again_reports_everything_as_existing(
+    emulator: Emulator,
+) -> None:
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        first = await client.bulk.map_phone_numbers(sid, numbers(40))
+        second = await client.bulk.map_phone_numbers(sid, numbers(40))
+    assert len(first.created) == 40
+    assert [o.status for o in second.outcomes] == ["exists"] * 40
+    assert second.ok
+    assert len(emulator.state.phone_numbers(sid)) == 40
+
+
+async def test_an_authentication_error_stops_the_batch_without_sending_the_rest(
+    emulator: Emulator,
+) -> None:
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+    bad = AsyncTrunkingClient(
+        "k", "wrong", "acme", transport=emulator.transport(), rate_limit=None, retry=FAST_RETRIES
+    )
+    async with bad:
+        result = await bad.bulk.map_phone_numbers(sid, numbers(500), concurrency=10)
+    assert isinstance(result.fatal_error, AuthenticationError)
+    assert len(result.failed) == 500
+    assert all(isinstance(o.error, AuthenticationError) for o in result.outcomes)
+    assert posts(emulator) <= 10  # only what was already in flight when the first 401 came
+
+
+async def test_a_missing_trunk_stops_the_batch(emulator: Emulator) -> None:
+    async with client_for(emulator) as client:
+        result = await client.bulk.map_phone_numbers("no_such_trunk", numbers(200), concurrency=4)
+    assert isinstance(result.fatal_error, NotFoundError)
+    assert posts(emulator) <= 4
+    with pytest.raises(BulkFailureError, match="200 items were not applied"):
+        result.raise_for_failures()
+
+
+async def test_progress_is_reported_for_every_item(emulator: Emulator) -> None:
+    seen: list[tuple[int, int | None]] = []
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        await client.bulk.map_phone_numbers(
+            sid, numbers(25), on_progress=lambda d, t: seen.append((d, t))
+        )
+        await client.bulk.map_phone_numbers(
+            sid, iter(numbers(3, 500)), on_progress=lambda d, t: seen.append((d, t))
+        )
+    assert seen[:25] == [(n, 25) for n in range(1, 26)]
+    assert seen[25:] == [(1, None), (2, None), (3, None)]
+
+
+async def test_the_stream_yields_outcomes_as_they_finish_with_live_counts(
+    emulator: Emulator,
+) -> None:
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        indexes = []
+        async with client.bulk.stream_phone_numbers(sid, [*numbers(10), "bad"]) as stream:
+            async for outcome in stream:
+                indexes.append(outcome.index)
+                assert stream.done == len(indexes)
+            assert stream.counts == {"created": 10, "exists": 0, "invalid": 1, "failed": 0}
+    assert sorted(indexes) == list(range(11))
+
+
+async def test_cancelling_the_batch_stops_sending_promptly(emulator: Emulator) -> None:
+    emulator.configure(latency=0.05)
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        with anyio.move_on_after(0.12) as scope:
+            await client.bulk.map_phone_numbers(sid, numbers(10_000), concurrency=10)
+        assert scope.cancelled_caught
+        sent = posts(emulator)
+        await anyio.sleep(0.1)
+        assert posts(emulator) == sent  # nothing left running in the background
+        assert sent <= 40
+        # the client is still usable: no slot or connection was leaked
+        assert (await client.phone_numbers.map(sid, "+919899999999")).phone_number
+
+
+async def test_a_failing_input_iterator_raises_its_own_error_after_accounting(
+    emulator: Emulator,
+) -> None:
+    def broken() -> Iterator[str]:
+        yield from numbers(3)
+        raise OSError("disk gone")
+
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        with pytest.raises(OSError, match="disk gone"):
+            await client.bulk.map_phone_numbers(sid, broken())
+    assert len(emulator.state.phone_numbers(sid)) == 3
+
+
+async def test_bad_concurrency_is_refused_before_anything_is_sent(emulator: Emulator) -> None:
+    async with client_for(emulator) as client:
+        with pytest.raises(InvalidParameterError, match="concurrency"):
+            await client.bulk.map_phone_numbers("t1", numbers(3), concurrency=0)
+    assert emulator.requests == []
+
+
+async def test_whitelist_ips_accounts_for_addresses_and_ranges(emulator: Emulator) -> None:
+    items = ["203.0.113.5", "203.0.113.16/28", "10.0.0.1", "203.0.113.5/32", "198.51.100.0/24"]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.whitelist_ips(sid, items)
+        again = await client.bulk.whitelist_ips(sid, items, skip_existing=True)
+    assert [o.status for o in result.outcomes] == [
+        "created",
+        "created",
+        "invalid",
+        "exists",
+        "created",
+    ]
+    assert [o.status for o in again.outcomes] == ["exists", "exists", "invalid", "exists", "exists"]
+
+
+async def test_every_number_lands_exactly_once_through_503s_429s_and_dropped_connections() -> None:
+    emulator = Emulator(
+        api_key="k",
+        api_token="t",
+        account_sid="acme",
+        seed=7,
+        faults={"503": 0.10, "429": 0.05, "drop_after": 0.03},
+        fault_retry_after=0,
+    )
+    async with client_for(emulator) as client:
+        emulator.clear_faults()
+        sid = await new_trunk(client)
+        emulator.set_faults({"503": 0.10, "429": 0.05, "drop_after": 0.03})
+        result = await client.bulk.map_phone_numbers(sid, numbers(400), concurrency=20)
+    assert [o.status for o in result.outcomes] == ["created"] * 400
+    mapped = [n.phone_number for n in emulator.state.phone_numbers(sid)]
+    assert sorted(mapped) == numbers(400)
+    assert emulator.counters.by_fault["drop_after"] > 0  # the scenario really was exercised
