@@ -21,4 +21,4 @@ def emulator(ctx: click.Context) -> None:
     It prints its base URL; point the other commands at it with --base-url or
     EXOTEL_BASE_URL. Latency, rate limits and faults are options.
     """
-    sys.exit(emulator_main(ctx.args))
+    sys.exit(emulator_main(ctx.args, prog="exotel-trunking emulator"))

@@ -1,0 +1,316 @@
+"""The emulated API over HTTP semantics: authentication, routing, body parsing, envelopes.
+
+:class:`ApiApp` turns one :class:`EmulatedRequest` into one :class:`EmulatedResponse`,
+synchronously and without I/O: the state does the work, the dialect's :class:`Envelopes` word
+the answer. Latency, limits and faults are applied around it by the emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from .._exceptions import InvalidParameterError
+from .._validation import validate_path_segment
+from ._dialects import Envelopes, Outcome, Page, trunk_path
+from ._errors import EmulatedError
+from ._ids import IdFactory
+from ._knobs import Knobs
+from ._messages import EmulatedRequest, EmulatedResponse
+from ._state import AccountState
+
+__all__ = ["ApiApp"]
+
+Handler = Callable[["ApiApp", EmulatedRequest, str, str], EmulatedResponse]
+
+# The endpoints under /v2/accounts/{sid}/trunks/{trunk_sid}/..., and their methods.
+_SUB_RESOURCES: dict[str, dict[str, str]] = {
+    "phone-numbers": {"POST": "_map_phone_number", "GET": "_list_phone_numbers"},
+    "whitelisted-ips": {"POST": "_whitelist_ip", "GET": "_list_whitelisted_ips"},
+    "destination-uris": {"POST": "_add_destinations", "GET": "_list_destinations"},
+    "credentials": {"GET": "_get_credentials"},
+    "settings": {"POST": "_set_settings"},
+}
+_TRUNKS = {"POST": "_create_trunk", "DELETE": "_delete_trunk"}
+
+
+def _required(body: dict[str, Any], name: str, where: str = "") -> Any:
+    value = body.get(name)
+    if value is None or value == "":
+        raise EmulatedError.missing_field(f"{where}{name}")
+    return value
+
+
+def _non_negative_int(text: str, name: str, *, low: int, high: int | None = None) -> int:
+    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise EmulatedError.invalid_parameter(
+            f"{name}={text!r} is invalid: expected an int {bound}"
+        )
+    return int(text)
+
+
+class ApiApp:
+    """Routes and answers API requests for one account.
+
+    Args:
+        state: The account's state.
+        envelopes: How the dialect words answers.
+        ids: Makes request ids.
+        knobs: Read for the page size, credential issuing and the whitelisting rule.
+        api_key: The expected Basic-auth username.
+        api_token: The expected Basic-auth password (never logged or shown).
+    """
+
+    def __init__(
+        self,
+        *,
+        state: AccountState,
+        envelopes: Envelopes,
+        ids: IdFactory,
+        knobs: Knobs,
+        api_key: str,
+        api_token: str,
+    ) -> None:
+        self._state = state
+        self._envelopes = envelopes
+        self._ids = ids
+        self._knobs = knobs
+        self._expected_credentials = f"{api_key}:{api_token}".encode()
+
+    def __repr__(self) -> str:
+        return f"ApiApp(account_sid={self._state.account_sid!r}, dialect={self._envelopes.name!r})"
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def handle(self, request: EmulatedRequest) -> EmulatedResponse:
+        """Answer one API request (errors become error envelopes)."""
+        request_id = self._ids.request_id()
+        try:
+            self._authenticate(request)
+            handler, trunk_sid = self._route(request)
+            return handler(self, request, request_id, trunk_sid)
+        except EmulatedError as error:
+            return self.error(request, error, request_id=request_id)
+
+    def error(
+        self, request: EmulatedRequest, error: EmulatedError, *, request_id: str | None = None
+    ) -> EmulatedResponse:
+        """The error envelope of ``error`` for ``request`` (401 carries WWW-Authenticate)."""
+        response = self._envelopes.failure(
+            request.method, request_id or self._ids.request_id(), error
+        )
+        if error.status == 401:
+            response = response.with_headers([("www-authenticate", 'Basic realm="Exotel"')])
+        return response
+
+    # -- authentication and routing -------------------------------------------------------
+
+    def _authenticate(self, request: EmulatedRequest) -> None:
+        header = request.header("authorization") or ""
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            raise EmulatedError.unauthorized("Missing HTTP Basic credentials (API key and token)")
+        try:
+            presented = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise EmulatedError.unauthorized("Malformed HTTP Basic credentials") from None
+        # Constant-time comparison, as a real server would do.
+        if not hmac.compare_digest(presented, self._expected_credentials):
+            raise EmulatedError.unauthorized("Invalid API key or token")
+
+    def _route(self, request: EmulatedRequest) -> tuple[Handler, str]:
+        raw = request.path.rstrip("/") or "/"
+        segments = [unquote(segment) for segment in raw.split("/")[1:]]
+        if len(segments) < 4 or segments[:2] != ["v2", "accounts"] or segments[3] != "trunks":
+            if segments[:2] == ["v2", "accounts"] and len(segments) >= 3:
+                self._check_account(segments[2])
+            raise EmulatedError.route_not_found(request.method, request.path)
+        self._check_account(segments[2])
+        rest = segments[4:]
+        if not rest:
+            methods, trunk_sid = _TRUNKS, ""
+        elif len(rest) == 2 and rest[1] in _SUB_RESOURCES:
+            methods, trunk_sid = _SUB_RESOURCES[rest[1]], rest[0]
+        else:
+            raise EmulatedError.route_not_found(request.method, request.path)
+        name = methods.get(request.method)
+        if name is None:
+            raise EmulatedError.method_not_allowed(request.method, request.path)
+        if trunk_sid:
+            trunk_sid = self._path_value(trunk_sid, "trunk_sid")
+        handler: Handler = getattr(ApiApp, name)
+        return handler, trunk_sid
+
+    def _check_account(self, account_sid: str) -> None:
+        if account_sid != self._state.account_sid:
+            raise EmulatedError.forbidden(account_sid)
+
+    @staticmethod
+    def _path_value(value: str, name: str) -> str:
+        try:
+            return validate_path_segment(value, name)
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+
+    def _body(self, request: EmulatedRequest) -> dict[str, Any]:
+        if self._envelopes.name == "live":
+            content_type = request.header("content-type") or ""
+            if content_type.partition(";")[0].strip().lower() != "application/json":
+                raise EmulatedError.unsupported_media_type(content_type)
+        try:
+            body = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError) as error:
+            reason = getattr(error, "msg", None) or "not UTF-8"
+            raise EmulatedError.bad_json(f"Request body is not valid JSON: {reason}") from None
+        if not isinstance(body, dict):
+            raise EmulatedError.invalid_request("Request body must be a JSON object")
+        return body
+
+    def _page(self, request: EmulatedRequest, path: str, total: int) -> Page | None:
+        if not self._envelopes.paged:
+            return None
+        query = parse_qs(request.query, keep_blank_values=True)
+        offset = _non_negative_int(query.get("offset", ["0"])[0], "offset", low=0)
+        size_text = query.get("page_size", [str(self._knobs.page_size)])[0]
+        page_size = _non_negative_int(size_text, "page_size", low=1, high=1000)
+        return Page(path=path, offset=offset, page_size=page_size, total=total)
+
+    def _listing(
+        self,
+        request: EmulatedRequest,
+        request_id: str,
+        path: str,
+        records: list[Any],
+        render: Callable[[Any], dict[str, Any]],
+    ) -> EmulatedResponse:
+        ordered = self._envelopes.order(records)
+        page = self._page(request, path, len(ordered))
+        if page is not None:
+            ordered = ordered[page.offset : page.offset + page.page_size]
+        items = [render(record) for record in ordered]
+        return self._envelopes.listing(request.method, request_id, items, page)
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _create_trunk(self, request: EmulatedRequest, request_id: str, _: str) -> EmulatedResponse:
+        body = self._body(request)
+        trunk_name = _required(body, "trunk_name")
+        nso_code = _required(body, "nso_code")
+        domain_name = _required(body, "domain_name")
+        trunk = self._state.create_trunk(
+            trunk_name, nso_code, domain_name, issue_credentials=self._knobs.issue_credentials
+        )
+        return self._envelopes.success(request.method, request_id, self._envelopes.trunk(trunk))
+
+    def _delete_trunk(self, request: EmulatedRequest, request_id: str, _: str) -> EmulatedResponse:
+        values = parse_qs(request.query, keep_blank_values=True).get("trunk_sid", [""])
+        if not values[0]:
+            raise EmulatedError.missing_field("trunk_sid")
+        trunk = self._state.delete_trunk(self._path_value(values[0], "trunk_sid"))
+        return self._envelopes.deleted(request.method, request_id, trunk)
+
+    def _map_phone_number(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        phone_number = _required(body, "phone_number")
+        record = self._state.map_phone_number(trunk_sid, phone_number, body.get("mode"))
+        data = self._envelopes.phone_number(record)
+        return self._envelopes.success(request.method, request_id, data)
+
+    def _whitelist_ip(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        ip = _required(body, "ip")
+        mask = _required(body, "mask")
+        record = self._state.whitelist_ip(trunk_sid, ip, mask)
+        data = self._envelopes.whitelisted_ip(record)
+        return self._envelopes.success(request.method, request_id, data)
+
+    @staticmethod
+    def _items(body: dict[str, Any], name: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        items = _required(body, name)
+        if not isinstance(items, list):
+            raise EmulatedError.invalid_parameter(f"{name} must be an array of objects")
+        if not items:
+            raise EmulatedError.invalid_parameter(f"{name} must not be empty")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise EmulatedError.invalid_parameter(f"{name}[{index}] must be an object")
+            for key in keys:
+                _required(item, key, where=f"{name}[{index}].")
+        return items
+
+    def _add_destinations(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        items = self._items(self._body(request), "destinations", ("destination",))
+        require = self._knobs.require_whitelisted_destinations
+        if require is None:
+            require = self._envelopes.requires_whitelisted_destinations
+        outcomes: list[Outcome] = []
+        for item in items:
+            try:
+                record = self._state.add_destination(
+                    trunk_sid, item["destination"], require_whitelisted=require
+                )
+            except EmulatedError as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(self._envelopes.destination(record))
+        return self._envelopes.multi(request.method, request_id, outcomes)
+
+    def _set_settings(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        items = self._items(self._body(request), "settings", ("name", "value"))
+        outcomes: list[Outcome] = []
+        for item in items:
+            try:
+                record = self._state.set_setting(trunk_sid, item["name"], item["value"])
+            except EmulatedError as error:
+                outcomes.append(error)
+            else:
+                outcomes.append(self._envelopes.setting(record))
+        return self._envelopes.multi(request.method, request_id, outcomes)
+
+    def _list_phone_numbers(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        records = self._state.phone_numbers(trunk_sid)
+        path = f"{trunk_path(self._state.account_sid, trunk_sid)}/phone-numbers"
+        return self._listing(request, request_id, path, records, self._envelopes.phone_number)
+
+    def _list_whitelisted_ips(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        records = self._state.whitelisted_ips(trunk_sid)
+        path = f"{trunk_path(self._state.account_sid, trunk_sid)}/whitelisted-ips"
+        return self._listing(request, request_id, path, records, self._envelopes.whitelisted_ip)
+
+    def _list_destinations(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        records = self._state.destinations(trunk_sid)
+        path = f"{trunk_path(self._state.account_sid, trunk_sid)}/destination-uris"
+        return self._listing(request, request_id, path, records, self._envelopes.destination)
+
+    def _get_credentials(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        credentials = self._state.get_credentials(trunk_sid)
+        if credentials is None:
+            return self._envelopes.empty(request.method, request_id)
+        data = self._envelopes.credentials(credentials)
+        return self._envelopes.success(request.method, request_id, data)

@@ -1,0 +1,158 @@
+"""Injected faults: which kinds exist, probabilistic rules, scripted queues, and the choice.
+
+A request first consumes a matching *script* ("the next two POSTs to this path answer 503");
+only when none matches are the probabilistic *rules* consulted, with a single draw from the
+emulator's seeded random generator, so a seed and a sequence of calls fix every outcome.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from typing import Any, Literal, get_args
+
+import attrs
+
+__all__ = ["FAULT_KINDS", "FaultKind", "FaultPlan", "FaultRule", "ScriptedFault", "check_kind"]
+
+#: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page, connection dropped
+#: before or after the change is applied, or ``slow`` (answer delayed past a client's timeout).
+FaultKind = Literal["503", "429", "502_html", "drop_before", "drop_after", "slow"]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+_ACCOUNT_PREFIX = re.compile(r"^/v2/accounts/[^/]+(?=/|$)")
+
+
+def check_kind(value: object) -> FaultKind:
+    """Return ``value`` if it names a fault kind.
+
+    Raises:
+        ValueError: If it does not.
+    """
+    for kind in FAULT_KINDS:
+        if value == kind:
+            return kind
+    raise ValueError(f"fault={value!r} is invalid: expected one of {', '.join(FAULT_KINDS)}")
+
+
+def _check_probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name}={value!r} is invalid: expected 0.0 to 1.0")
+
+
+def _upper_or_none(value: str | None) -> str | None:
+    return None if value in (None, "*") else str(value).upper()
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str) -> re.Pattern[str]:
+    # '**' spans segments, '*' stays inside one; everything else is literal.
+    parts = (re.escape(piece).replace(r"\*", "[^/]*") for piece in pattern.split("**"))
+    return re.compile(".*".join(parts))
+
+
+def path_matches(pattern: str | None, path: str) -> bool:
+    """Whether ``path`` matches ``pattern``, as given or relative to ``/v2/accounts/{sid}``.
+
+    ``*`` matches within one path segment and ``**`` across segments, so
+    ``"/trunks/*/phone-numbers"`` matches ``/v2/accounts/acme/trunks/trind…/phone-numbers``.
+    ``None`` matches every path.
+    """
+    if pattern is None:
+        return True
+    path = path.rstrip("/") or "/"
+    compiled = _compile(pattern.rstrip("/") or "/")
+    relative = _ACCOUNT_PREFIX.sub("", path) or "/"
+    return bool(compiled.fullmatch(path) or compiled.fullmatch(relative))
+
+
+@attrs.frozen
+class FaultRule:
+    """Inject ``kind`` into a share ``probability`` of the matching requests.
+
+    Attributes:
+        kind: The fault to inject.
+        probability: 0.0 to 1.0.
+        method: Only requests with this method (``None`` or ``"*"``: any).
+        path: Only paths matching this pattern (see :func:`path_matches`; ``None``: any).
+    """
+
+    kind: FaultKind = attrs.field(converter=check_kind)
+    probability: float = attrs.field(default=1.0, converter=float, validator=_check_probability)
+    method: str | None = attrs.field(default=None, converter=_upper_or_none)
+    path: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this rule applies to a request."""
+        return (self.method is None or self.method == method) and path_matches(self.path, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return attrs.asdict(self)
+
+
+@attrs.define
+class ScriptedFault:
+    """Inject ``kind`` into the next ``remaining`` matching requests."""
+
+    kind: FaultKind = attrs.field(converter=check_kind)
+    method: str | None = attrs.field(default=None, converter=_upper_or_none)
+    path: str | None = None
+    remaining: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this script applies to a request (and still has uses left)."""
+        return (
+            self.remaining > 0
+            and (self.method is None or self.method == method)
+            and path_matches(self.path, path)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return attrs.asdict(self)
+
+
+class FaultPlan:
+    """The configured rules and scripts, and the choice of a fault for each request."""
+
+    def __init__(self) -> None:
+        self.rules: list[FaultRule] = []
+        self.scripts: list[ScriptedFault] = []
+
+    def __repr__(self) -> str:
+        return f"FaultPlan(rules={self.rules!r}, scripts={self.scripts!r})"
+
+    def choose(self, method: str, path: str, rng: random.Random) -> FaultKind | None:
+        """Pick the fault for one request, consuming a script use if one matches."""
+        for script in self.scripts:
+            if script.matches(method, path):
+                script.remaining -= 1
+                if script.remaining == 0:
+                    self.scripts.remove(script)
+                return script.kind
+        matching = [rule for rule in self.rules if rule.matches(method, path)]
+        if not matching:
+            return None  # no draw: adding no faults must not shift the seeded sequence
+        # One draw over the stacked probabilities: {"503": 0.1, "429": 0.05} means 10 % of
+        # requests answer 503 and a further 5 % answer 429, never both.
+        draw = rng.random()
+        cumulative = 0.0
+        for rule in matching:
+            cumulative += rule.probability
+            if draw < cumulative:
+                return rule.kind
+        return None
+
+    def clear(self) -> None:
+        """Remove every rule and script."""
+        self.rules.clear()
+        self.scripts.clear()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "rules": [rule.to_dict() for rule in self.rules],
+            "scripts": [script.to_dict() for script in self.scripts],
+        }

@@ -1,0 +1,491 @@
+"""The emulated account's state: trunks and everything hanging off them, and nothing about HTTP.
+
+Like moto's ``models.py``, this module knows the rules of the domain (what is valid, what is a
+duplicate, what deleting a trunk takes with it) and raises :class:`EmulatedError` when a rule
+is broken; how a request reaches it and how an answer is worded is ``_app.py``'s business.
+Records are immutable attrs classes; :class:`AccountState` is the only mutable object.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from .._exceptions import InvalidParameterError
+from .._validation import (
+    destination_host,
+    is_ip_host,
+    normalize_destination,
+    normalize_phone_number,
+    parse_ip,
+    validate_mode,
+    validate_trunk_name,
+)
+from ._errors import EmulatedError
+from ._ids import IdFactory
+
+__all__ = [
+    "ALIAS_SETTING",
+    "AccountState",
+    "DestinationRecord",
+    "PhoneNumberRecord",
+    "SettingRecord",
+    "SipCredentials",
+    "TrunkRecord",
+    "WhitelistedIpRecord",
+    "format_timestamp",
+]
+
+#: The one trunk setting the API documents.
+ALIAS_SETTING = "trunk_external_alias"
+
+_NSO_CODE = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
+# Underscores are tolerated because account sids (the first label) may contain them.
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_DOMAIN_SUFFIX = ".pstn.exotel.com"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Render ``moment`` as ISO 8601 UTC with a ``Z``, e.g. ``2025-01-22T10:30:00Z``.
+
+    A naive ``moment`` is taken to be UTC already.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.frozen
+class PhoneNumberRecord:
+    """A phone number mapped to a trunk. ``mode`` is ``None`` when the caller gave none."""
+
+    id: str
+    phone_number: str
+    trunk_sid: str
+    mode: str | None
+    date_created: datetime
+    date_updated: datetime
+
+
+@attrs.frozen
+class WhitelistedIpRecord:
+    """An IPv4 address or range allowed to send SIP traffic on a trunk."""
+
+    id: str
+    ip: str
+    mask: int
+    trunk_sid: str
+    date_created: datetime
+    date_updated: datetime
+    friendly_name: str | None = None
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        """The range this entry covers."""
+        return ipaddress.IPv4Network(f"{self.ip}/{self.mask}")
+
+
+@attrs.frozen
+class DestinationRecord:
+    """Where inbound calls of a trunk are sent; ``destination`` is ``host:port;transport=…``."""
+
+    id: str
+    destination: str
+    trunk_sid: str
+    date_created: datetime
+    date_updated: datetime
+    type: str = "public"
+    priority: int = 0
+    weight: int = 1
+
+    @property
+    def uri(self) -> str:
+        """The destination as the API echoes it, with a ``sip:`` prefix."""
+        return f"sip:{self.destination}"
+
+
+@attrs.frozen
+class SettingRecord:
+    """One trunk setting, e.g. the external caller-id alias."""
+
+    name: str
+    value: str
+    trunk_sid: str
+    date_created: datetime
+    date_updated: datetime
+
+
+@attrs.frozen
+class SipCredentials:
+    """A trunk's SIP digest credentials; the password stays out of ``repr``."""
+
+    username: str
+    password: str = attrs.field(repr=False)
+
+
+@attrs.define
+class TrunkRecord:
+    """A trunk and its sub-resources, each kept in creation order."""
+
+    trunk_sid: str
+    trunk_name: str
+    domain_name: str
+    nso_code: str
+    date_created: datetime
+    date_updated: datetime
+    status: str = "active"
+    auth_type: str = "IP-WHITELIST"
+    registration_enabled: str = "disabled"
+    edge_preference: str = "auto"
+    secure_trunking: str = "disabled"
+    phone_numbers: dict[str, PhoneNumberRecord] = attrs.field(factory=dict)
+    whitelisted_ips: dict[str, WhitelistedIpRecord] = attrs.field(factory=dict)
+    destinations: dict[str, DestinationRecord] = attrs.field(factory=dict)
+    settings: dict[str, SettingRecord] = attrs.field(factory=dict)
+    credentials: SipCredentials | None = None
+
+
+def _strict_phone_number(value: object, argument: str) -> str:
+    """Normalise like the SDK, but refuse anything the server would have to clean up."""
+    number = normalize_phone_number(value, argument)
+    if number != value:
+        raise InvalidParameterError(
+            argument, value, "expected E.164 exactly: '+' then 7-15 digits, no punctuation"
+        )
+    return number
+
+
+def _require_string(value: object, argument: str, expected: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(argument, value, expected)
+    return value
+
+
+class AccountState:
+    """One Exotel account's trunks, phone numbers, whitelisted IPs, destinations and settings.
+
+    Every operation validates its arguments with the SDK's own validators (stricter where a
+    server would be: phone numbers must already be E.164) and raises :class:`EmulatedError`.
+
+    Args:
+        account_sid: The account's sid, used in the trunks' sub-resource paths.
+        ids: Makes the ids of new records (its flavour follows the dialect).
+        now: Returns the current time, timezone-aware, for ``date_created``/``date_updated``.
+    """
+
+    def __init__(self, account_sid: str, *, ids: IdFactory, now: Callable[[], datetime]) -> None:
+        self.account_sid = account_sid
+        self._ids = ids
+        self._now = now
+        self._trunks: dict[str, TrunkRecord] = {}
+        # Account-wide uniqueness: a number is mapped to at most one trunk.
+        self._number_owner: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"AccountState(account_sid={self.account_sid!r}, trunks={len(self._trunks)})"
+
+    # -- trunks ---------------------------------------------------------------------------
+
+    @property
+    def trunks(self) -> list[TrunkRecord]:
+        """Every trunk, in creation order."""
+        return list(self._trunks.values())
+
+    def get_trunk(self, trunk_sid: str) -> TrunkRecord:
+        """Return the trunk, or raise 404 / 1003."""
+        trunk = self._trunks.get(trunk_sid)
+        if trunk is None:
+            raise EmulatedError.trunk_not_found(trunk_sid)
+        return trunk
+
+    def find_trunk(self, trunk_name: str) -> TrunkRecord | None:
+        """Return the trunk called ``trunk_name``, if there is one."""
+        return next((t for t in self._trunks.values() if t.trunk_name == trunk_name), None)
+
+    def create_trunk(
+        self,
+        trunk_name: object,
+        nso_code: object = "ANY-ANY",
+        domain_name: object = None,
+        *,
+        issue_credentials: bool = True,
+    ) -> TrunkRecord:
+        """Create a trunk; names are unique in the account.
+
+        Args:
+            trunk_name: 1-16 characters of letters, digits and underscores.
+            nso_code: The network service operator code, e.g. ``"ANY-ANY"``.
+            domain_name: ``<something>.pstn.exotel.com``; ``None`` means the account's own.
+            issue_credentials: Whether the trunk gets SIP credentials right away.
+
+        Raises:
+            EmulatedError: 400 / 1001 for an invalid value, 409 for a duplicate name.
+        """
+        try:
+            name = validate_trunk_name(trunk_name)
+            code = _require_string(nso_code, "nso_code", "expected a code such as 'ANY-ANY'")
+            if len(code) > 32 or not _NSO_CODE.fullmatch(code):
+                raise InvalidParameterError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
+            domain = self._validate_domain(
+                f"{self.account_sid}{_DOMAIN_SUFFIX}" if domain_name is None else domain_name
+            )
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        if self.find_trunk(name) is not None:
+            raise EmulatedError.duplicate(f"Trunk with name '{name}' already exists")
+        sid = self._unique(self._ids.trunk_sid, self._trunks)
+        moment = self._now()
+        trunk = TrunkRecord(
+            trunk_sid=sid,
+            trunk_name=name,
+            domain_name=domain,
+            nso_code=code,
+            date_created=moment,
+            date_updated=moment,
+        )
+        if issue_credentials:
+            trunk.credentials = SipCredentials(username=sid, password=self._ids.password())
+        self._trunks[sid] = trunk
+        return trunk
+
+    @staticmethod
+    def _validate_domain(value: object) -> str:
+        expected = "expected '<your_sid>.pstn.exotel.com'"
+        domain = _require_string(value, "domain_name", expected).lower()
+        labels = domain.split(".")
+        if (
+            not domain.endswith(_DOMAIN_SUFFIX)
+            or len(domain) > 253
+            or len(labels) < 4
+            or not all(_DNS_LABEL.fullmatch(label) for label in labels)
+        ):
+            raise InvalidParameterError("domain_name", value, expected)
+        return domain
+
+    def delete_trunk(self, trunk_sid: str) -> TrunkRecord:
+        """Delete a trunk with all its mappings; return it as it was. 404 if unknown."""
+        trunk = self.get_trunk(trunk_sid)
+        del self._trunks[trunk_sid]
+        for record in trunk.phone_numbers.values():
+            self._number_owner.pop(record.phone_number, None)
+        return trunk
+
+    # -- phone numbers --------------------------------------------------------------------
+
+    def map_phone_number(
+        self, trunk_sid: str, phone_number: object, mode: object = None
+    ) -> PhoneNumberRecord:
+        """Map an E.164 number to a trunk; a number can be mapped once in the account.
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 / 1001 for an invalid number or mode,
+                409 when the number is already mapped (to this or another trunk).
+        """
+        trunk = self.get_trunk(trunk_sid)
+        try:
+            number = _strict_phone_number(phone_number, "phone_number")
+            checked_mode = validate_mode(mode)
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        owner = self._number_owner.get(number)
+        if owner is not None:
+            where = "this trunk" if owner == trunk_sid else f"trunk {owner}"
+            raise EmulatedError.duplicate(f"Phone number {number} is already mapped to {where}")
+        moment = self._now()
+        record = PhoneNumberRecord(
+            id=self._unique(self._ids.phone_number_id, trunk.phone_numbers),
+            phone_number=number,
+            trunk_sid=trunk_sid,
+            mode=checked_mode,
+            date_created=moment,
+            date_updated=moment,
+        )
+        trunk.phone_numbers[record.id] = record
+        self._number_owner[number] = trunk_sid
+        return record
+
+    def phone_numbers(self, trunk_sid: str) -> list[PhoneNumberRecord]:
+        """The numbers mapped to a trunk, in mapping order. 404 if unknown."""
+        return list(self.get_trunk(trunk_sid).phone_numbers.values())
+
+    # -- whitelisted IPs ------------------------------------------------------------------
+
+    def whitelist_ip(self, trunk_sid: str, ip: object, mask: object) -> WhitelistedIpRecord:
+        """Whitelist a public IPv4 address (``mask`` 32) or range (``mask`` 16-31).
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 / 1001 for an invalid address or mask
+                (a CIDR suffix inside ``ip`` included: the API takes the mask separately),
+                409 when the same ``(ip, mask)`` is already on the trunk.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        try:
+            if isinstance(ip, str) and "/" in ip:
+                raise InvalidParameterError(
+                    "ip", ip, "expected a plain IPv4 address; give the prefix length as mask"
+                )
+            if mask is None:
+                raise InvalidParameterError("mask", mask, "expected an int from 16 to 32")
+            address, prefix = parse_ip(ip, mask)
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        if any((r.ip, r.mask) == (address, prefix) for r in trunk.whitelisted_ips.values()):
+            raise EmulatedError.duplicate(f"IP {address}/{prefix} is already whitelisted")
+        moment = self._now()
+        record = WhitelistedIpRecord(
+            id=self._unique(self._ids.whitelisted_ip_id, trunk.whitelisted_ips),
+            ip=address,
+            mask=prefix,
+            trunk_sid=trunk_sid,
+            date_created=moment,
+            date_updated=moment,
+        )
+        trunk.whitelisted_ips[record.id] = record
+        return record
+
+    def whitelisted_ips(self, trunk_sid: str) -> list[WhitelistedIpRecord]:
+        """The trunk's whitelist, in creation order. 404 if unknown."""
+        return list(self.get_trunk(trunk_sid).whitelisted_ips.values())
+
+    def is_whitelisted(self, trunk_sid: str, address: str) -> bool:
+        """Whether any whitelisted range of the trunk covers ``address``."""
+        ip = ipaddress.IPv4Address(address)
+        return any(ip in r.network for r in self.get_trunk(trunk_sid).whitelisted_ips.values())
+
+    # -- destination URIs -----------------------------------------------------------------
+
+    def add_destination(
+        self, trunk_sid: str, destination: object, *, require_whitelisted: bool = False
+    ) -> DestinationRecord:
+        """Add one destination URI (``host:port;transport=tcp|tls``, ``sip:`` optional).
+
+        Args:
+            trunk_sid: The trunk.
+            destination: The destination; its host is lower-cased.
+            require_whitelisted: Refuse an IP host that no whitelisted range covers (the live
+                service's rule; FQDN hosts never need whitelisting).
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 for an invalid or not whitelisted
+                destination, 409 when the trunk already has it.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        try:
+            normalized = normalize_destination(destination, "destination")
+        except InvalidParameterError as error:
+            raise EmulatedError.invalid_destination(error) from None
+        host = destination_host(normalized)
+        if require_whitelisted and is_ip_host(host) and not self.is_whitelisted(trunk_sid, host):
+            raise EmulatedError.not_whitelisted()
+        if any(r.destination == normalized for r in trunk.destinations.values()):
+            raise EmulatedError.duplicate(f"Destination sip:{normalized} already exists")
+        moment = self._now()
+        record = DestinationRecord(
+            id=self._unique(self._ids.destination_id, trunk.destinations),
+            destination=normalized,
+            trunk_sid=trunk_sid,
+            date_created=moment,
+            date_updated=moment,
+        )
+        trunk.destinations[record.id] = record
+        return record
+
+    def destinations(self, trunk_sid: str) -> list[DestinationRecord]:
+        """The trunk's destination URIs, in creation order. 404 if unknown."""
+        return list(self.get_trunk(trunk_sid).destinations.values())
+
+    # -- settings and credentials ---------------------------------------------------------
+
+    def set_setting(self, trunk_sid: str, name: object, value: object) -> SettingRecord:
+        """Set (or replace) a trunk setting; only ``trunk_external_alias`` (E.164) exists.
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 / 1001 for an unknown name or a value
+                that is not E.164.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        if name != ALIAS_SETTING:
+            raise EmulatedError.invalid_parameter(
+                f"name={name!r} is invalid: the only setting is '{ALIAS_SETTING}'"
+            )
+        try:
+            number = _strict_phone_number(value, "value")
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        moment = self._now()
+        previous = trunk.settings.get(ALIAS_SETTING)
+        record = SettingRecord(
+            name=ALIAS_SETTING,
+            value=number,
+            trunk_sid=trunk_sid,
+            date_created=previous.date_created if previous else moment,
+            date_updated=moment,
+        )
+        trunk.settings[ALIAS_SETTING] = record
+        return record
+
+    def settings(self, trunk_sid: str) -> list[SettingRecord]:
+        """The trunk's settings. 404 if unknown."""
+        return list(self.get_trunk(trunk_sid).settings.values())
+
+    def get_credentials(self, trunk_sid: str) -> SipCredentials | None:
+        """The trunk's SIP credentials, or ``None`` if it has none yet. 404 if unknown."""
+        return self.get_trunk(trunk_sid).credentials
+
+    def issue_credentials(self, trunk_sid: str) -> SipCredentials:
+        """Give the trunk SIP credentials (username = trunk sid, a new random password)."""
+        trunk = self.get_trunk(trunk_sid)
+        trunk.credentials = SipCredentials(username=trunk_sid, password=self._ids.password())
+        return trunk.credentials
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget every trunk."""
+        self._trunks.clear()
+        self._number_owner.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of the whole account; SIP passwords are left out."""
+        return {
+            "account_sid": self.account_sid,
+            "trunks": [_trunk_snapshot(trunk) for trunk in self._trunks.values()],
+        }
+
+    @staticmethod
+    def _unique(make: Callable[[], str], taken: dict[str, Any]) -> str:
+        # Random ids can collide in theory; a collision must never overwrite a record.
+        while (new := make()) in taken:
+            pass
+        return new
+
+
+def _record_dict(record: Any) -> dict[str, Any]:
+    return {
+        key: format_timestamp(value) if isinstance(value, datetime) else value
+        for key, value in attrs.asdict(record, recurse=False).items()
+    }
+
+
+def _trunk_snapshot(trunk: TrunkRecord) -> dict[str, Any]:
+    credentials = trunk.credentials
+    return {
+        "trunk_sid": trunk.trunk_sid,
+        "trunk_name": trunk.trunk_name,
+        "domain_name": trunk.domain_name,
+        "nso_code": trunk.nso_code,
+        "date_created": format_timestamp(trunk.date_created),
+        "date_updated": format_timestamp(trunk.date_updated),
+        "phone_numbers": [_record_dict(r) for r in trunk.phone_numbers.values()],
+        "whitelisted_ips": [_record_dict(r) for r in trunk.whitelisted_ips.values()],
+        "destination_uris": [
+            {**_record_dict(r), "destination": r.uri} for r in trunk.destinations.values()
+        ],
+        "settings": [_record_dict(r) for r in trunk.settings.values()],
+        "credentials": None if credentials is None else {"username": credentials.username},
+    }

@@ -1,0 +1,18 @@
+"""Fixtures for the emulator's tests; helpers live in ``emulator_helpers``."""
+
+from __future__ import annotations
+
+import pytest
+from emulator_helpers import make_emulator
+
+from exotel_trunking.emulator import Emulator
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return make_emulator()
