@@ -27,7 +27,7 @@ from ._exceptions import (
 )
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
 from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
-from ._transport import RateLimit, RetryEvent, RetryPolicy
+from ._transport import RateLimit, RateLimiter, RetryEvent, RetryPolicy
 from ._version import __version__
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "ProvisionReport",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "ResponseDecodeError",
     "RetryEvent",
     "RetryPolicy",

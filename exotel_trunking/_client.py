@@ -27,7 +27,8 @@ from ._resources import (
     Trunks,
     WhitelistedIps,
 )
-from ._transport import HTTPTransport, Limiter, RateLimit, RetryEvent, RetryPolicy
+from ._transport import HTTPTransport, Limiter, RateLimit, RateLimiter, RetryEvent, RetryPolicy
+from ._transport._pool import Pool
 from ._version import __version__
 
 __all__ = ["AsyncTrunkingClient"]
@@ -57,6 +58,8 @@ class AsyncTrunkingClient:
         retry: The full :class:`RetryPolicy` (backoff, ``Retry-After`` cap, deadline).
         rate_limit: Client-side pacing shared by every task; Exotel's documented 200 calls a
             minute by default. ``None`` turns pacing off (the cool-down after a 429 stays).
+            A :class:`RateLimiter` object (e.g. one shared by several processes) is used as
+            it is.
         max_connections: The size of the connection pool, which is also the cap on requests
             in flight (Exotel allows 50 concurrent connections).
         transport: Any ``httpx.AsyncBaseTransport`` (the emulator, respx, a custom one).
@@ -86,7 +89,7 @@ class AsyncTrunkingClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        rate_limit: RateLimit | RateLimiter | None = DEFAULT_RATE_LIMIT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -104,21 +107,25 @@ class AsyncTrunkingClient:
             rate_limit=rate_limit,
             max_connections=max_connections,
         )
-        owns_client = http_client is None
         if http_client is None:
             limits = httpx.Limits(
                 max_connections=config.max_connections,
                 max_keepalive_connections=config.max_connections,
             )
-            if transport is None:
-                transport = httpx.AsyncHTTPTransport(limits=limits)
-            http_client = httpx.AsyncClient(
-                transport=transport,
-                limits=limits,
-                timeout=config.timeout,
-                follow_redirects=False,
-                trust_env=False,
-            )
+            given = transport
+
+            def build() -> httpx.AsyncClient:
+                return httpx.AsyncClient(
+                    transport=given or httpx.AsyncHTTPTransport(limits=limits),
+                    limits=limits,
+                    timeout=config.timeout,
+                    follow_redirects=False,
+                    trust_env=False,
+                )
+
+            pool = Pool(build(), build)
+        else:
+            pool = Pool(http_client, None)
         credentials = base64.b64encode(f"{config.api_key}:{config.api_token}".encode()).decode()
         headers = {
             "Authorization": f"Basic {credentials}",
@@ -128,12 +135,11 @@ class AsyncTrunkingClient:
         self._config = config
         self._setup(
             HTTPTransport(
-                http_client=http_client,
-                owns_client=owns_client,
+                pool=pool,
                 base_url=config.base_url,
                 account_sid=config.account_sid,
                 headers=headers,
-                limiter=Limiter(config.rate_limit),
+                limiter=_limiter(rate_limit, config),
                 max_in_flight=config.max_connections,
                 retry=config.retry,
                 timeout=config.timeout,
@@ -242,3 +248,9 @@ class AsyncTrunkingClient:
             f"AsyncTrunkingClient(account_sid={self._config.account_sid!r}, "
             f"base_url={self._config.base_url!r})"
         )
+
+
+def _limiter(rate_limit: RateLimit | RateLimiter | None, config: ClientConfig) -> RateLimiter:
+    if isinstance(rate_limit, RateLimiter):
+        return rate_limit
+    return Limiter(config.rate_limit)

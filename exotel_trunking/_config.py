@@ -14,7 +14,7 @@ import attrs
 import httpx
 
 from ._exceptions import ConfigurationError, InvalidParameterError
-from ._transport import RateLimit, RetryPolicy
+from ._transport import RateLimit, RateLimiter, RetryPolicy
 from ._validation import validate_path_segment
 
 __all__ = [
@@ -62,7 +62,7 @@ class ClientConfig:
         base_url: Scheme and host (and optional path prefix) requests go to.
         timeout: The httpx timeout of each attempt.
         retry: The retry policy.
-        rate_limit: Client-side pacing, or ``None``.
+        rate_limit: Client-side pacing, or ``None`` (also when a custom limiter paces).
         max_connections: The size of the connection pool, and the cap on requests in flight.
     """
 
@@ -87,7 +87,7 @@ class ClientConfig:
         timeout: float | httpx.Timeout,
         max_retries: int | None,
         retry: RetryPolicy | None,
-        rate_limit: RateLimit | None,
+        rate_limit: RateLimit | RateLimiter | None,
         max_connections: int,
         environ: Mapping[str, str] = os.environ,
     ) -> ClientConfig:
@@ -115,7 +115,7 @@ class ClientConfig:
             base_url=_base_url(region, base_url, environ),
             timeout=as_timeout(timeout),
             retry=retry,
-            rate_limit=rate_limit,
+            rate_limit=rate_limit if isinstance(rate_limit, RateLimit) else None,
             max_connections=max_connections,
         )
 

@@ -2,7 +2,16 @@
 
 from ._envelope import Envelope
 from ._http import Call, HTTPTransport, RetryEvent
-from ._ratelimit import Limiter, RateLimit
+from ._ratelimit import Limiter, RateLimit, RateLimiter
 from ._retry import RetryPolicy
 
-__all__ = ["Call", "Envelope", "HTTPTransport", "Limiter", "RateLimit", "RetryEvent", "RetryPolicy"]
+__all__ = [
+    "Call",
+    "Envelope",
+    "HTTPTransport",
+    "Limiter",
+    "RateLimit",
+    "RateLimiter",
+    "RetryEvent",
+    "RetryPolicy",
+]

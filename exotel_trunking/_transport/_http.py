@@ -25,7 +25,8 @@ from .._exceptions import (
     ResponseDecodeError,
 )
 from ._envelope import Envelope, decode
-from ._ratelimit import Limiter
+from ._pool import Pool
+from ._ratelimit import RateLimiter
 from ._retry import (
     Failure,
     RetryPolicy,
@@ -121,12 +122,11 @@ class HTTPTransport:
     def __init__(
         self,
         *,
-        http_client: httpx.AsyncClient,
-        owns_client: bool,
+        pool: Pool,
         base_url: str,
         account_sid: str,
         headers: Mapping[str, str],
-        limiter: Limiter,
+        limiter: RateLimiter,
         max_in_flight: int,
         retry: RetryPolicy,
         timeout: httpx.Timeout,
@@ -136,8 +136,8 @@ class HTTPTransport:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = default_random,
     ) -> None:
-        self._client = http_client
-        self._owns_client = owns_client
+        self._pool = pool
+        self._owns_pool = True
         self._account_path = f"/v2/accounts/{account_sid}/"
         self._root = base_url.rstrip("/") + self._account_path
         self._headers = dict(headers)
@@ -156,7 +156,7 @@ class HTTPTransport:
     ) -> HTTPTransport:
         """Return a transport sharing this one's pool, limiter and cap, with other options."""
         derived = copy.copy(self)
-        derived._owns_client = False  # the original closes the shared pool
+        derived._owns_pool = False  # the original closes the shared pool
         if retry is not None:
             derived.retry = retry
         if timeout is not None:
@@ -164,9 +164,9 @@ class HTTPTransport:
         return derived
 
     async def aclose(self) -> None:
-        """Close the connection pool, if this transport created it."""
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the connection pool, unless this transport was derived or it is the user's."""
+        if self._owns_pool:
+            await self._pool.aclose()
 
     async def request(self, call: Call) -> Envelope:
         """Carry out ``call``, retrying as the policy allows; return the decoded envelope."""
@@ -222,9 +222,11 @@ class HTTPTransport:
             if result.failure is Failure.RATE_LIMITED:
                 # Every task of the client waits, not only this one, and also when this call
                 # gives up (no retries left, past its deadline); never beyond the cap.
+                # A pause longer than the cap is recorded too: the other calls then fail fast
+                # instead of each collecting its own 429 (see _send).
                 pause = delay if delay is not None else result.retry_after
-                if pause is not None and pause <= self.retry.max_retry_after:
-                    self.limiter.cool_down(pause)
+                if pause is not None:
+                    await self.limiter.cool_down(pause)
             if delay is None:
                 raise self._final_error(call, result, attempt, reasons)
             self._announce(call, result, attempt, delay)
@@ -291,9 +293,27 @@ class HTTPTransport:
         return await call.recover()
 
     async def _send(self, call: Call) -> httpx.Response:
+        path = self._account_path + call.path
+        blocked = self.limiter.blocked_for
+        if blocked > self.retry.max_retry_after:
+            raise RateLimitError(
+                f"the account is rate-limited for {blocked:.0f}s more, longer than this "
+                f"call's max_retry_after ({self.retry.max_retry_after:g}s); nothing was sent",
+                status_code=429,
+                retry_after=blocked,
+                method=call.method,
+                path=path,
+            )
         async with self._slots:
             await self.limiter.acquire()
-            request = self._client.build_request(
+            if self._pool.is_closed:  # httpx would raise a bare RuntimeError
+                raise APIConnectionError(
+                    f"{call.method} {path} stopped: the client has been closed",
+                    method=call.method,
+                    path=path,
+                )
+            client = self._pool.client()
+            request = client.build_request(
                 call.method,
                 self._root + call.path,
                 params=call.params,
@@ -301,18 +321,11 @@ class HTTPTransport:
                 headers=self._headers,
                 timeout=self.timeout,
             )
-            if self._client.is_closed:  # httpx would raise a bare RuntimeError
-                raise APIConnectionError(
-                    f"{call.method} {self._account_path}{call.path} stopped: "
-                    "the client has been closed",
-                    method=call.method,
-                    path=self._account_path + call.path,
-                )
-            response = await self._client.send(request, follow_redirects=False)
+            response = await client.send(request, follow_redirects=False)
         reset = parse_rate_limit_reset(response.headers, self._wall_clock)
         if reset:
             # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
-            self.limiter.cool_down(min(reset, self.retry.max_retry_after))
+            await self.limiter.cool_down(min(reset, self.retry.max_retry_after))
         return response
 
     def _log(self, call: Call, path: str, response: httpx.Response, request_id: str | None) -> None:

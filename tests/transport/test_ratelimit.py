@@ -98,7 +98,7 @@ async def test_limiter_lets_waiters_through_in_the_order_they_came() -> None:
 async def test_cool_down_holds_every_new_request_then_resumes_one_interval_apart() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, RateLimit(calls=10, period=1.0, burst=5))
-        limit.cool_down(2.0)
+        await limit.cool_down(2.0)
         assert limit.blocked_for == pytest.approx(2.0)
 
         times = await acquire_times(clock, limit, 6)
@@ -121,7 +121,7 @@ async def test_cool_down_announced_while_a_request_waits_for_its_slot_holds_it_t
         async with anyio.create_task_group() as group:
             group.start_soon(late_waiter)
             await clock.sleep(0.5)
-            limit.cool_down(3.0)  # a 429 elsewhere: blocked until T0 + 3.5
+            await limit.cool_down(3.0)  # a 429 elsewhere: blocked until T0 + 3.5
 
     assert released == pytest.approx([T0 + 3.5])
 
@@ -129,8 +129,8 @@ async def test_cool_down_announced_while_a_request_waits_for_its_slot_holds_it_t
 async def test_a_shorter_cool_down_never_shortens_a_longer_one() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, None)
-        limit.cool_down(5.0)
-        limit.cool_down(1.0)
+        await limit.cool_down(5.0)
+        await limit.cool_down(1.0)
 
         assert limit.blocked_for == pytest.approx(5.0)
         await limit.acquire()
@@ -149,7 +149,7 @@ async def test_limiter_without_pacing_lets_requests_through_at_once() -> None:
 async def test_waiters_released_by_a_cool_down_without_pacing_are_spread_not_bunched() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, None, seed=7)
-        limit.cool_down(2.0)
+        await limit.cool_down(2.0)
 
         times = await acquire_times(clock, limit, 200)
 
@@ -198,7 +198,7 @@ async def test_cancelling_a_waiter_mid_wait_leaves_the_queue_moving() -> None:
 async def test_cancelling_a_waiter_in_a_cool_down_returns_at_once() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, None)
-        limit.cool_down(60.0)
+        await limit.cool_down(60.0)
 
         with anyio.CancelScope() as scope:
             scope.cancel()
