@@ -100,25 +100,29 @@ class BulkResult(Generic[T]):
     outcomes: list[ItemOutcome[T]]
     fatal_error: ExotelError | None = None
 
+    def having(self, status: Status) -> list[ItemOutcome[T]]:
+        """The outcomes with ``status``, in input order."""
+        return [o for o in self.outcomes if o.status == status]
+
     @property
     def created(self) -> list[ItemOutcome[T]]:
         """Outcomes of the items created by this call."""
-        return [o for o in self.outcomes if o.status == "created"]
+        return self.having("created")
 
     @property
     def existing(self) -> list[ItemOutcome[T]]:
         """Outcomes of the items that were already there."""
-        return [o for o in self.outcomes if o.status == "exists"]
+        return self.having("exists")
 
     @property
     def invalid(self) -> list[ItemOutcome[T]]:
         """Outcomes of the items refused by validation (never sent)."""
-        return [o for o in self.outcomes if o.status == "invalid"]
+        return self.having("invalid")
 
     @property
     def failed(self) -> list[ItemOutcome[T]]:
         """Outcomes of the items that failed."""
-        return [o for o in self.outcomes if o.status == "failed"]
+        return self.having("failed")
 
     @property
     def ok(self) -> bool:

@@ -167,27 +167,24 @@ def _envelope_error(
 ) -> APIStatusError:
     code = response.get("code")
     status = code if isinstance(code, int) and code >= 400 else 400
-    error_code, message, description = _error_fields(response)
-    return status_error_class(status)(
-        message or description or "the API reported a failure",
-        status_code=status,
-        error_code=error_code,
-        description=description,
-        request_id=request_id,
-        method=where.method,
-        path=where.path,
-    )
+    return _error(status, response, request_id, where, "the API reported a failure")
 
 
 def _status_error(status_code: int, payload: Any, body: bytes, where: _Where) -> APIStatusError:
     response = payload.get("response") if isinstance(payload, dict) else None
     request_id = _request_id(payload) if isinstance(payload, dict) else None
+    fallback = excerpt(body) or f"HTTP {status_code} with an empty body"
+    return _error(status_code, response, request_id, where, fallback)
+
+
+def _error(
+    status: int, response: Any, request_id: str | None, where: _Where, fallback: str
+) -> APIStatusError:
+    """The error for ``status``, with what ``response.error_data`` says (else ``fallback``)."""
     error_code, message, description = _error_fields(response)
-    if message is None and description is None:
-        message = excerpt(body) or f"HTTP {status_code} with an empty body"
-    return status_error_class(status_code)(
-        message or description or "",
-        status_code=status_code,
+    return status_error_class(status)(
+        message or description or fallback,
+        status_code=status,
         error_code=error_code,
         description=description,
         request_id=request_id,
