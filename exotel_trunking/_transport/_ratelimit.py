@@ -30,6 +30,8 @@ from ._retry import default_random
 
 __all__ = ["Limiter", "RateLimit", "RateLimiter", "Recovery"]
 
+#: How much slower than ``calls / period`` the client paces (see ``RateLimit.interval``).
+_PACING_MARGIN = 1.02
 #: Waiters released by a cool-down are spread over this share of it (at least _MIN_SPREAD
 #: seconds) so that they do not reach the server in the same instant.
 _SPREAD_SHARE = 0.5
@@ -48,7 +50,7 @@ _MIN_SPAN = 0.1
 
 
 def _default_burst(instance: RateLimit) -> int:
-    return min(instance.calls, 10)
+    return min(instance.calls, 5)
 
 
 @attrs.frozen
@@ -59,7 +61,9 @@ class RateLimit:
         calls: Requests allowed per period (Exotel's documented account limit is 200).
         period: The period in seconds (60 for "200 calls a minute").
         burst: How many requests may go back to back after an idle spell; by default the
-            smaller of ``calls`` and 10. The sustained rate never exceeds ``calls / period``.
+            smaller of ``calls`` and 5. The sustained rate never exceeds ``calls / period``.
+            Keep it below the server's own burst: requests admitted together can reach the
+            server closer together still (new connections are set up at different speeds).
     """
 
     calls: int = attrs.field(default=200, validator=attrs.validators.gt(0))
@@ -70,8 +74,14 @@ class RateLimit:
 
     @property
     def interval(self) -> float:
-        """Seconds between two requests at the sustained rate."""
-        return self.period / self.calls
+        """Seconds between two paced requests: 2% more than ``period / calls``.
+
+        The margin keeps the client under the server's limit when the two clocks disagree by
+        a little or the network delivers two requests closer together than they were sent;
+        an exact pace would meet the server's bucket at its very edge, where a 429 costs a
+        whole ``Retry-After``.
+        """
+        return self.period / self.calls * _PACING_MARGIN
 
 
 @runtime_checkable

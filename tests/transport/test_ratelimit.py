@@ -17,6 +17,8 @@ from .virtual_time import VirtualTime, virtual_time
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000.0
+#: The limiter paces 2% below the configured rate (see RateLimit.interval).
+MARGIN = 1.02
 
 
 def limiter(clock: VirtualTime, rate_limit: RateLimit | None, seed: int = 0) -> Limiter:
@@ -41,12 +43,12 @@ async def acquire_times(clock: VirtualTime, limit: Limiter, count: int) -> list[
     return times  # type: ignore[return-value]
 
 
-def test_rate_limit_defaults_to_exotels_documented_200_calls_a_minute_with_bursts_of_10() -> None:
+def test_rate_limit_defaults_to_exotels_documented_200_calls_a_minute_with_bursts_of_5() -> None:
     rate_limit = RateLimit()
 
-    assert (rate_limit.calls, rate_limit.period, rate_limit.burst) == (200, 60.0, 10)
-    assert rate_limit.interval == pytest.approx(0.3)
-    assert RateLimit(calls=5, period=1.0).burst == 5
+    assert (rate_limit.calls, rate_limit.period, rate_limit.burst) == (200, 60.0, 5)
+    assert rate_limit.interval == pytest.approx(0.3 * MARGIN)
+    assert RateLimit(calls=3, period=1.0).burst == 3
 
 
 @pytest.mark.parametrize("kwargs", [{"calls": 0}, {"period": 0.0}, {"burst": 0}])
@@ -61,7 +63,7 @@ async def test_limiter_lets_a_burst_through_then_spaces_requests_at_the_interval
 
         times = await acquire_times(clock, limit, 8)
 
-    expected = [T0, T0, T0, T0 + 0.1, T0 + 0.2, T0 + 0.3, T0 + 0.4, T0 + 0.5]
+    expected = [T0, T0, T0] + [T0 + 0.1 * MARGIN * step for step in range(1, 6)]
     assert times == pytest.approx(expected)
 
 
@@ -73,7 +75,7 @@ async def test_limiter_refills_the_burst_after_an_idle_spell() -> None:
 
         times = await acquire_times(clock, limit, 4)
 
-    assert times == pytest.approx([T0 + 10] * 3 + [T0 + 10.1])
+    assert times == pytest.approx([T0 + 10] * 3 + [T0 + 10 + 0.1 * MARGIN])
 
 
 async def test_limiter_lets_waiters_through_in_the_order_they_came() -> None:
@@ -92,7 +94,7 @@ async def test_limiter_lets_waiters_through_in_the_order_they_came() -> None:
         end = clock.monotonic()
 
     assert order == list(range(8))
-    assert end == pytest.approx(T0 + 7)
+    assert end == pytest.approx(T0 + 7 * MARGIN)
 
 
 async def test_cool_down_holds_every_new_request_then_resumes_one_interval_apart() -> None:
@@ -104,14 +106,14 @@ async def test_cool_down_holds_every_new_request_then_resumes_one_interval_apart
         times = await acquire_times(clock, limit, 6)
 
     # No burst after a 429: the server's bucket is empty, so ours restarts empty too.
-    assert times == pytest.approx([T0 + 2.0 + 0.1 * index for index in range(6)])
+    assert times == pytest.approx([T0 + 2.0 + 0.1 * MARGIN * index for index in range(6)])
     assert limit.blocked_for == 0.0
 
 
 async def test_cool_down_announced_while_a_request_waits_for_its_slot_holds_it_too() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, RateLimit(calls=1, period=1.0, burst=1))
-        await limit.acquire()  # the next slot is at T0 + 1
+        await limit.acquire()  # the next slot is at T0 + 1 (and the margin)
         released: list[float] = []
 
         async def late_waiter() -> None:
@@ -161,14 +163,14 @@ async def test_waiters_released_by_a_cool_down_without_pacing_are_spread_not_bun
 async def test_cancelling_a_paced_waiter_consumes_no_slot() -> None:
     async with virtual_time(T0) as clock:
         limit = limiter(clock, RateLimit(calls=1, period=1.0, burst=1))
-        await limit.acquire()  # T0; the next slot is T0 + 1
+        await limit.acquire()  # T0; the next slot is T0 + 1 (and the margin)
 
         with anyio.move_on_after(0) as scope:  # real time: expires at the first checkpoint
             await limit.acquire()
         assert scope.cancelled_caught
         await limit.acquire()
 
-        assert clock.monotonic() == pytest.approx(T0 + 1.0)
+        assert clock.monotonic() == pytest.approx(T0 + MARGIN)
 
 
 async def test_cancelling_a_waiter_mid_wait_leaves_the_queue_moving() -> None:
@@ -192,7 +194,7 @@ async def test_cancelling_a_waiter_mid_wait_leaves_the_queue_moving() -> None:
             await clock.sleep(0.5)
             doomed.cancel()  # while it sleeps at the head of the queue
 
-    assert released == [("next", pytest.approx(T0 + 1.0))]
+    assert released == [("next", pytest.approx(T0 + MARGIN))]
 
 
 async def test_cancelling_a_waiter_in_a_cool_down_returns_at_once() -> None:
