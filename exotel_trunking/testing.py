@@ -13,7 +13,8 @@ fixtures are available in every test suite without any import:
 
 ``exotel_client``
     An open :class:`~exotel_trunking.AsyncTrunkingClient` talking to ``exotel_emulator`` in
-    process (``rate_limit=None``), closed after the test::
+    process (``rate_limit=None``, and retries that back off by milliseconds), closed after the
+    test::
 
         @pytest.mark.anyio  # or @pytest.mark.asyncio with pytest-asyncio
         async def test_create(exotel_client, exotel_emulator):
@@ -91,7 +92,7 @@ def exotel_emulator() -> Emulator:
 
 
 def _new_client(emulator: Emulator) -> AsyncTrunkingClient:
-    from exotel_trunking import AsyncTrunkingClient  # noqa: PLC0415 - keep the plugin light
+    from exotel_trunking import AsyncTrunkingClient, RetryPolicy  # noqa: PLC0415 - light plugin
 
     return AsyncTrunkingClient(
         api_key=EMULATOR_API_KEY,
@@ -99,6 +100,9 @@ def _new_client(emulator: Emulator) -> AsyncTrunkingClient:
         account_sid=emulator.account_sid,
         transport=emulator.transport(),
         rate_limit=None,
+        # Milliseconds of backoff, so a test that injects a 503 does not sleep for seconds.
+        # A Retry-After is still honoured to the letter (the emulator's fault_retry_after).
+        retry=RetryPolicy(initial_delay=0.001, max_delay=0.01),
     )
 
 

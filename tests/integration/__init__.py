@@ -1,0 +1,1 @@
+"""Issue 4's acceptance: the SDK running against the emulator, in process and over HTTP."""

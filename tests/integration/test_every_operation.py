@@ -1,0 +1,152 @@
+"""Every SDK operation against the in-process emulator, in both dialects."""
+
+from __future__ import annotations
+
+import pytest
+
+from exotel_trunking import (
+    APIStatusError,
+    AsyncTrunkingClient,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    Credentials,
+    PartialFailureError,
+    PermissionDeniedError,
+)
+
+from .support import (
+    DIALECTS,
+    FQDN_DESTINATION,
+    IP_DESTINATION,
+    KEY,
+    NUMBERS,
+    SID,
+    TOKEN,
+    client_for,
+    exercise_every_operation,
+    make_emulator,
+    requests_to,
+)
+
+pytestmark = pytest.mark.anyio
+
+#: The duplicate's error code: the reference's "Resource exists", the live "Duplicate resource".
+DUPLICATE_CODE = {"reference": 1002, "live": 1008}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_every_operation_returns_what_the_emulator_state_holds(dialect: str) -> None:
+    emulator = make_emulator(dialect)
+    async with client_for(emulator) as client:
+        await exercise_every_operation(client, emulator)
+    assert emulator.counters.by_status.keys() <= {200, 404}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_credentials_are_none_until_the_trunk_has_some(dialect: str) -> None:
+    emulator = make_emulator(dialect, issue_credentials=False)
+    async with client_for(emulator) as client:
+        trunk = await client.trunks.create("no_creds_yet")
+        assert await client.credentials.get(trunk.trunk_sid) is None
+        issued = emulator.issue_credentials(trunk.trunk_sid)
+        credentials = await client.credentials.get(trunk.trunk_sid)
+    assert credentials == Credentials(username=trunk.trunk_sid, password=issued.password)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_duplicates_raise_conflict_error(dialect: str) -> None:
+    emulator = make_emulator(dialect)
+    async with client_for(emulator) as client:
+        sid = (await client.trunks.create("first")).trunk_sid
+        other = (await client.trunks.create("second")).trunk_sid
+        await client.phone_numbers.map(sid, NUMBERS[0])
+        await client.whitelisted_ips.add(sid, "203.0.113.0/24")
+        await client.destination_uris.add(sid, FQDN_DESTINATION)
+
+        conflicts: list[APIStatusError] = []
+        for duplicate in (
+            lambda: client.trunks.create("first"),
+            lambda: client.phone_numbers.map(sid, NUMBERS[0]),
+            lambda: client.phone_numbers.map(other, NUMBERS[0]),  # one trunk per number
+            lambda: client.whitelisted_ips.add(sid, "203.0.113.0", mask=24),
+        ):
+            with pytest.raises(ConflictError) as caught:
+                await duplicate()
+            conflicts.append(caught.value)
+        with pytest.raises(PartialFailureError) as partial:
+            await client.destination_uris.add(sid, f"sip:{FQDN_DESTINATION}")
+
+    [(item, error)] = partial.value.failed
+    assert item == FQDN_DESTINATION
+    assert partial.value.succeeded == []
+    conflicts.append(error)
+    assert all(isinstance(error, ConflictError) for error in conflicts)
+    assert {(e.status_code, e.error_code) for e in conflicts} == {(409, DUPLICATE_CODE[dialect])}
+    # Nothing was applied twice.
+    assert [t.trunk_name for t in emulator.state.trunks] == ["first", "second"]
+    assert len(emulator.state.phone_numbers(sid)) == 1
+    assert emulator.state.phone_numbers(other) == []
+    assert len(emulator.state.whitelisted_ips(sid)) == 1
+    assert len(emulator.state.destinations(sid)) == 1
+
+
+async def test_live_refuses_an_ip_destination_that_is_not_whitelisted() -> None:
+    emulator = make_emulator("live")
+    async with client_for(emulator) as client:
+        sid = (await client.trunks.create("inbound")).trunk_sid
+        with pytest.raises(PartialFailureError) as caught:
+            await client.destination_uris.add(sid, [IP_DESTINATION, FQDN_DESTINATION])
+
+    error = caught.value
+    [(item, failure)] = error.failed
+    assert item == IP_DESTINATION
+    assert isinstance(failure, BadRequestError)
+    assert failure.description == "Destination not whitelisted"
+    assert [d.destination for d in error.succeeded] == [f"sip:{FQDN_DESTINATION}"]
+    assert IP_DESTINATION in str(error)
+    assert [d.destination for d in emulator.state.destinations(sid)] == [FQDN_DESTINATION]
+    [post] = requests_to(emulator, "POST", "/destination-uris")
+    assert post.status == 207
+
+
+async def test_reference_accepts_an_ip_destination_without_whitelisting() -> None:
+    emulator = make_emulator("reference")
+    async with client_for(emulator) as client:
+        sid = (await client.trunks.create("inbound")).trunk_sid
+        added = await client.destination_uris.add(sid, IP_DESTINATION)
+    assert [d.destination for d in added] == [f"sip:{IP_DESTINATION}"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_wrong_token_raises_authentication_error_without_showing_it(dialect: str) -> None:
+    emulator = make_emulator(dialect)
+    wrong = "not-the-token"
+    async with (
+        client_for(emulator) as good,
+        AsyncTrunkingClient(
+            KEY, wrong, SID, transport=emulator.transport(), rate_limit=None, max_retries=0
+        ) as bad,
+    ):
+        sid = (await good.trunks.create("guarded")).trunk_sid
+        with pytest.raises(AuthenticationError) as caught:
+            await bad.phone_numbers.list(sid)
+        with pytest.raises(AuthenticationError):
+            await bad.trunks.create("intruder")
+    assert (caught.value.status_code, caught.value.error_code) == (401, 1010)
+    assert wrong not in str(caught.value)
+    assert wrong not in repr(caught.value)
+    assert [t.trunk_name for t in emulator.state.trunks] == ["guarded"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_another_accounts_sid_raises_permission_denied(dialect: str) -> None:
+    emulator = make_emulator(dialect)
+    async with AsyncTrunkingClient(
+        KEY, TOKEN, "someone_else", transport=emulator.transport(), rate_limit=None
+    ) as client:
+        with pytest.raises(PermissionDeniedError) as caught:
+            await client.trunks.create("trespass")
+    assert (caught.value.status_code, caught.value.error_code) == (403, 1011)
+    assert "/v2/accounts/someone_else/trunks" in str(caught.value)
+    assert emulator.state.trunks == []
