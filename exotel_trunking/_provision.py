@@ -44,26 +44,48 @@ class NumberSpec:
 
 
 def _numbers(value: Iterable[str | NumberSpec | Mapping[str, Any]]) -> tuple[NumberSpec, ...]:
-    specs = []
-    for index, item in enumerate(value):
+    specs: dict[str, NumberSpec] = {}
+    for index, item in enumerate(_sequence(value, "numbers")):
         try:
             if isinstance(item, NumberSpec):
-                specs.append(item)
+                spec = item
             elif isinstance(item, Mapping):
-                specs.append(NumberSpec(item.get("phone_number", ""), item.get("mode")))
+                spec = NumberSpec(item.get("phone_number", ""), item.get("mode"))
             else:
-                specs.append(NumberSpec(item))
+                spec = NumberSpec(item)
         except InvalidParameterError as error:
             raise InvalidParameterError(f"numbers[{index}]", item, str(error)) from None
-    return tuple(specs)
+        # The same number twice (perhaps punctuated differently) is one number; twice with
+        # different modes is a contradiction.
+        seen = specs.setdefault(spec.phone_number, spec)
+        if seen.mode != spec.mode:
+            raise InvalidParameterError(
+                f"numbers[{index}]", item, f"{spec.phone_number} is listed with another mode"
+            )
+    return tuple(specs.values())
 
 
 def _ips(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple("{}/{}".format(*parse_ip(ip, None, f"ips[{i}]")) for i, ip in enumerate(value))
+    ips = _sequence(value, "ips")
+    return _unique("{}/{}".format(*parse_ip(ip, None, f"ips[{i}]")) for i, ip in enumerate(ips))
 
 
 def _destinations(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(normalize_destination(d, f"destinations[{i}]") for i, d in enumerate(value))
+    destinations = _sequence(value, "destinations")
+    return _unique(
+        normalize_destination(d, f"destinations[{i}]") for i, d in enumerate(destinations)
+    )
+
+
+def _sequence(value: Iterable[Any], argument: str) -> Iterable[Any]:
+    """Refuse a lone string where a list is expected (it would be read letter by letter)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidParameterError(argument, value, "expected a list")
+    return value
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 def _alias(value: str | None) -> str | None:
@@ -163,6 +185,8 @@ class ProvisionReport:
             sent on every apply. Sending the same value again changes nothing.
         alias_error: Why setting the alias failed, if it did.
         credentials: The trunk's SIP credentials, for the PBX (never fetched in a plan).
+        credentials_error: Why the credentials could not be read, if they could not; the
+            changes were made all the same.
     """
 
     spec: TrunkSpec
@@ -176,6 +200,7 @@ class ProvisionReport:
     alias: str | None = None
     alias_error: Exception | None = None
     credentials: Credentials | None = None
+    credentials_error: Exception | None = None
 
     @property
     def ok(self) -> bool:
@@ -237,7 +262,12 @@ async def provision(
             await client.settings.set_alias(sid, spec.alias)
         except ExotelError as error:
             report.alias_error = error
-    report.credentials = await client.credentials.get(sid)
+    try:
+        report.credentials = await client.credentials.get(sid)
+    except ExotelError as error:
+        # Everything was applied: losing the report (and a new trunk's sid) to a failed read
+        # would be worse than a report without credentials.
+        report.credentials_error = error
     return report
 
 

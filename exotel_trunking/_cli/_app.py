@@ -11,9 +11,12 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import attrs
 import click
+import httpx
 from rich.console import Console
+from rich.markup import escape
 
 from .._client import AsyncTrunkingClient
+from .._config import _is_loopback
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -22,22 +25,31 @@ from .._exceptions import (
     PermissionDeniedError,
 )
 from .._models import Credentials
+from .._transport import RateLimit
 
 T = TypeVar("T")
 
 #: Exit codes, as documented in ``exotel-trunking --help``.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
 
+#: What ``--rate-limit`` accepts to turn client-side pacing off.
+_OFF = ("off", "none", "0")
+
 
 @attrs.define
 class Settings:
-    """The global options, handed to every subcommand through click's context."""
+    """The global options, handed to every subcommand through click's context.
+
+    ``rate_limit`` is ``None`` when not given (Exotel's 200 calls a minute, or no pacing for
+    a loopback ``base_url``), ``False`` for ``--rate-limit off``, else the limit.
+    """
 
     api_key: str | None = None
     api_token: str | None = None
     account_sid: str | None = None
     region: str | None = None
     base_url: str | None = None
+    rate_limit: RateLimit | bool | None = None
     as_json: bool = False
     console: Console = attrs.Factory(lambda: Console(highlight=False))
     errors: Console = attrs.Factory(lambda: Console(stderr=True, highlight=False))
@@ -51,8 +63,26 @@ class Settings:
             "region": self.region,
             "base_url": self.base_url,
         }
+        pacing = self.pacing()
+        if pacing is not True:
+            options["rate_limit"] = pacing
         options.update(overrides)
         return AsyncTrunkingClient(**options)
+
+    def pacing(self) -> RateLimit | bool | None:
+        """The client's ``rate_limit``: ``True`` for the SDK's default, ``None`` for none."""
+        if isinstance(self.rate_limit, RateLimit):
+            return self.rate_limit
+        if self.rate_limit is False:
+            return None
+        # The emulator (a loopback URL) has no account limit unless it is told to enforce
+        # one, and pacing a local import at 200 calls a minute only makes a user wait.
+        return None if _loopback(self.base_url) else True
+
+    @property
+    def show_progress(self) -> bool:
+        """Whether bulk work draws a progress bar (on stderr; with ``--json`` only on a tty)."""
+        return not self.as_json or self.errors.is_terminal
 
     def emit(self, data: Any, human: Callable[[], None]) -> None:
         """Print ``data`` as JSON with ``--json``, else call ``human`` to print it nicely."""
@@ -61,14 +91,52 @@ class Settings:
         else:
             human()
 
-    def fail(self, error: BaseException) -> NoReturn:
-        """Report ``error`` and exit with the code its kind calls for."""
+    def warn(self, text: str) -> None:
+        """Print a warning or hint on stderr (never on stdout: ``--json`` stays parseable)."""
+        self.errors.print(text, soft_wrap=True)
+
+    def fail(self, error: BaseException, hint: str | None = None) -> NoReturn:
+        """Report ``error`` (with a hint for what to do) and exit with the code it calls for."""
         code = exit_code_for(error)
+        hint = hint or hint_for(error)
         if self.as_json:
-            click.echo(json.dumps({"error": type(error).__name__, "message": str(error)}))
+            report = {"error": type(error).__name__, "message": str(error), "exit_code": code}
+            click.echo(json.dumps(report if hint is None else {**report, "hint": hint}))
         else:
-            self.errors.print(f"[bold red]error:[/] {type(error).__name__}: {error}", markup=True)
+            self.errors.print(
+                f"[bold red]error:[/] {type(error).__name__}: {escape(str(error))}", soft_wrap=True
+            )
+            if hint is not None:
+                self.errors.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
         sys.exit(code)
+
+
+def parse_rate_limit(_: click.Context, __: click.Parameter, value: str | None) -> Any:
+    """Parse ``--rate-limit``: ``CALLS/SECONDS[/BURST]`` or ``off``; ``None`` if not given."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in _OFF:
+        return False
+    try:
+        parts = [float(part) for part in text.split("/")]
+        if len(parts) not in (2, 3) or any(p <= 0 or p != int(p) for p in parts[::2]):
+            raise ValueError
+        calls, period, *burst = parts
+        return RateLimit(int(calls), period, *(int(b) for b in burst))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: expected CALLS/SECONDS[/BURST] such as 200/60, or 'off'"
+        ) from None
+
+
+def _loopback(base_url: str | None) -> bool:
+    if not base_url:
+        return False
+    try:
+        return _is_loopback(httpx.URL(base_url.strip()).host)
+    except (httpx.InvalidURL, TypeError):
+        return False
 
 
 def exit_code_for(error: BaseException) -> int:
@@ -80,8 +148,30 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_FAILED
 
 
-def run(settings: Settings, work: Callable[[AsyncTrunkingClient], Awaitable[T]]) -> T:
-    """Build a client, run ``work`` with it, close it; turn SDK errors into exit codes."""
+def hint_for(error: BaseException) -> str | None:
+    """A next step for the errors a new user meets first, or ``None``."""
+    if isinstance(error, ConfigurationError) and "missing" in str(error):
+        return (
+            "set EXOTEL_API_KEY, EXOTEL_API_TOKEN and EXOTEL_ACCOUNT_SID (or pass --api-key, "
+            "--api-token, --account-sid); to try the command offline run "
+            "'exotel-trunking emulator' and follow what it prints"
+        )
+    if isinstance(error, AuthenticationError):
+        return "the API key or token was refused: check EXOTEL_API_KEY and EXOTEL_API_TOKEN"
+    if isinstance(error, PermissionDeniedError):
+        return "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID"
+    return None
+
+
+def run(
+    settings: Settings,
+    work: Callable[[AsyncTrunkingClient], Awaitable[T]],
+    hint: Callable[[ExotelError], str | None] = lambda _: None,
+) -> T:
+    """Build a client, run ``work`` with it, close it; turn SDK errors into exit codes.
+
+    ``hint`` may suggest a next step for an error, in the command's own terms.
+    """
 
     async def main() -> T:
         async with settings.client() as client:
@@ -90,7 +180,7 @@ def run(settings: Settings, work: Callable[[AsyncTrunkingClient], Awaitable[T]])
     try:
         return anyio.run(main)
     except ExotelError as error:
-        settings.fail(error)
+        settings.fail(error, hint(error))
 
 
 def record(value: Any, *, show_password: bool = False) -> Any:

@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._client import AsyncTrunkingClient
-from .._exceptions import InvalidParameterError
+from .._exceptions import ConflictError, ExotelError, InvalidParameterError
 from .._provision import Changes, ProvisionReport, TrunkSpec
 from ._app import EXIT_FAILED, Settings, record, run
 
@@ -22,6 +23,8 @@ else:  # pragma: no cover - Python 3.10
 
 #: The parts of a report, in the order they are applied.
 _PARTS = ("numbers", "ips", "destinations")
+#: How many items of one part a report lists by name.
+_LISTED = 20
 
 
 def load_spec(path: str) -> TrunkSpec:
@@ -49,6 +52,9 @@ def report_data(report: ProvisionReport) -> dict[str, Any]:
         "alias": report.alias,
         "alias_error": None if report.alias_error is None else str(report.alias_error),
         "credentials": record(report.credentials),
+        "credentials_error": (
+            None if report.credentials_error is None else str(report.credentials_error)
+        ),
     }
 
 
@@ -60,14 +66,56 @@ def _changes_data(changes: Changes) -> dict[str, Any]:
     }
 
 
-def print_report(console: Console, report: ProvisionReport, *, sip_server: str) -> None:
-    """Print a provisioning report (or plan) as tables, with the PBX settings."""
-    verb = "would create" if report.dry_run else "created"
-    title = "Plan" if report.dry_run else "Provisioning report"
-    trunk = report.trunk_sid or "(new)"
-    table = Table(title=f"{title} for trunk {report.spec.name} ({trunk})", title_justify="left")
-    for column in ("", verb, "already there", "failed"):
-        table.add_column(column, justify="right" if column else "left")
+def print_report(
+    console: Console,
+    report: ProvisionReport,
+    *,
+    sip_server: str,
+    mask_note: str | None = None,
+) -> None:
+    """Print a provisioning report (or plan) as tables, with the PBX settings.
+
+    ``mask_note`` follows the masked SIP password (by default: how to see it).
+    """
+    _print_counts(console, report)
+    if report.dry_run:
+        _print_planned(console, report)
+    _print_failures(console, report)
+    _print_alias(console, report)
+    if report.dry_run:
+        verdict = "run without --dry-run to apply this plan"
+        console.print(verdict if report.changed else "[green]nothing to change[/]")
+        return
+    if report.credentials_error is not None:
+        reason = escape(str(report.credentials_error))
+        console.print(f"[yellow]could not read the SIP credentials[/]: {reason}")
+    if report.credentials is not None:
+        pbx = Table(title="PBX settings", title_justify="left", show_header=False)
+        pbx.add_column(style="bold")
+        pbx.add_column(overflow="fold")
+        pbx.add_row("SIP server", sip_server)
+        pbx.add_row("Port", "5060 (TCP) or 5061 (TLS)")
+        pbx.add_row("Username", report.credentials.username)
+        pbx.add_row("Password", "********")
+        console.print(pbx)
+        console.print(
+            mask_note
+            or "The password is masked; to see it:\n"
+            f"  exotel-trunking credentials {report.trunk_sid} --show-password"
+        )
+
+
+def _print_counts(console: Console, report: ProvisionReport) -> None:
+    if report.dry_run:
+        which = "a new trunk" if report.trunk_created else f"trunk {report.trunk_sid}"
+        console.print(f"[bold]Plan for {which} ({escape(report.spec.name)})[/]")
+    else:
+        console.print(f"[bold]Provisioning report for trunk {escape(report.spec.name)}[/]")
+        console.print(f"trunk_sid: {report.trunk_sid}")
+    table = Table()
+    table.add_column("")
+    for column in ("would create" if report.dry_run else "created", "already there", "failed"):
+        table.add_column(column, justify="right")
     if report.trunk_created:
         table.add_row("trunk", "1", "0", "0")
     for part in _PARTS:
@@ -76,28 +124,36 @@ def print_report(console: Console, report: ProvisionReport, *, sip_server: str) 
             part, str(len(changes.created)), str(len(changes.existing)), str(len(changes.failed))
         )
     console.print(table)
+
+
+def _print_failures(console: Console, report: ProvisionReport) -> None:
     for part in _PARTS:
-        for item, error in getattr(report, part).failed[:20]:
-            console.print(f"[red]failed[/] {part[:-1]} {item}: {error}")
-    if report.alias is not None:
-        state = (
-            "will be sent"
-            if report.dry_run
-            else ("failed: " + str(report.alias_error) if report.alias_error else "set")
-        )
-        console.print(f"caller-ID alias {report.alias}: {state}")
-    if report.dry_run:
-        console.print(
-            "nothing to change" if not report.changed else "run without --dry-run to apply"
-        )
+        failed = getattr(report, part).failed
+        for item, error in failed[:_LISTED]:
+            console.print(f"[red]failed[/] {part[:-1]} {escape(item)}: {escape(str(error))}")
+        if len(failed) > _LISTED:
+            console.print(f"[red]... and {len(failed) - _LISTED} more {part} failed[/] (--json)")
+
+
+def _print_alias(console: Console, report: ProvisionReport) -> None:
+    if report.alias is None:
         return
-    if report.credentials is not None:
-        pbx = Table(title="PBX settings", title_justify="left", show_header=False)
-        pbx.add_row("SIP server", sip_server)
-        pbx.add_row("Port", "5060 (TCP) or 5061 (TLS)")
-        pbx.add_row("Username", report.credentials.username)
-        pbx.add_row("Password", "******** (exotel-trunking credentials --show-password)")
-        console.print(pbx)
+    if report.dry_run:
+        state = "sent again on apply (harmless; it cannot be read back)"
+    elif report.alias_error is not None:
+        state = f"[red]failed[/]: {escape(str(report.alias_error))}"
+    else:
+        state = "set"
+    console.print(f"caller-ID alias {report.alias}: {state}")
+
+
+def _print_planned(console: Console, report: ProvisionReport) -> None:
+    for part in _PARTS:
+        created = getattr(report, part).created
+        for item in created[:_LISTED]:
+            console.print(f"  [green]+[/] {part[:-1]} {escape(item)}")
+        if len(created) > _LISTED:
+            console.print(f"  [green]+[/] ... and {len(created) - _LISTED} more {part} (--json)")
 
 
 @click.command("apply")
@@ -112,17 +168,19 @@ def apply(
     """Bring a trunk to the state described in SPEC (a TOML file).
 
     \b
-    name = "acme_main"                 # the trunk's name
-    trunk_sid = "..."                  # once created; without it the trunk is created
-    numbers = ["+919876543210", { phone_number = "+919876543211", mode = "flow" }]
-    ips = ["203.0.113.0/28"]
+    name = "acme_main"            # the trunk's name: 1-16 of A-Z a-z 0-9 _
+    trunk_sid = "tr..."           # once created; without it, the trunk is created
+    numbers = ["+919876543210",
+               { phone_number = "+919876543211", mode = "flow" }]
+    ips = ["203.0.113.0/28"]      # whitelisted before the destinations
     destinations = ["sip.acme.example:5061;transport=tls"]
-    alias = "+919876543210"
+    alias = "+919876543210"       # caller ID for outbound calls
 
-    Only what is missing is added (IPs before destinations); nothing is removed.
-    Applying the same spec again changes nothing.
+    Only what is missing is added; nothing is removed. Applying the same spec again
+    changes nothing, and --dry-run shows the plan without changing anything.
     """
     wanted = load_spec(spec)
+    sid = trunk_sid or wanted.trunk_sid
 
     async def work(client: AsyncTrunkingClient) -> tuple[ProvisionReport, str]:
         report = await client.provision(
@@ -131,9 +189,24 @@ def apply(
         server = wanted.domain_name or f"{client.account_sid}.pstn.exotel.com"
         return report, server
 
-    report, server = run(settings, work)
-    settings.emit(
-        report_data(report), lambda: print_report(settings.console, report, sip_server=server)
-    )
+    def hint(error: ExotelError) -> str | None:
+        if isinstance(error, ConflictError) and sid is None:
+            return (
+                f"a trunk named {wanted.name!r} exists already: add its trunk_sid to {spec} "
+                "(or pass --trunk-sid) to bring that trunk to the spec"
+            )
+        return None
+
+    report, server = run(settings, work, hint)
+
+    def human() -> None:
+        print_report(settings.console, report, sip_server=server)
+        if report.trunk_created and not report.dry_run:
+            settings.console.print(
+                f'[bold]Next:[/] add  trunk_sid = "{report.trunk_sid}"  to {escape(spec)} so '
+                "that applying it again updates this trunk instead of creating another."
+            )
+
+    settings.emit(report_data(report), human)
     if not report.ok:
         sys.exit(EXIT_FAILED)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import click
 from rich.table import Table
 
 from .._client import AsyncTrunkingClient
-from .._models import Credentials
-from ._app import Settings, record, run
+from .._exceptions import APIStatusError, ConflictError, PartialFailureError
+from .._models import Credentials, DestinationUri
+from .._validation import normalize_destination
+from ._app import EXIT_FAILED, Settings, parse_rate_limit, record, run
 from ._apply import apply
 from ._demo import demo
 from ._emulator import emulator
@@ -40,16 +44,32 @@ _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     envvar="EXOTEL_BASE_URL",
     help="Override the region's URL, e.g. http://127.0.0.1:4010 [env: EXOTEL_BASE_URL].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option(
+    "--rate-limit",
+    metavar="CALLS/SECONDS",
+    envvar="EXOTEL_RATE_LIMIT",
+    callback=parse_rate_limit,
+    help="Client-side pacing, e.g. 200/60, or 'off' [default: 200/60, Exotel's account "
+    "limit; off for a loopback --base-url] [env: EXOTEL_RATE_LIMIT].",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON on stdout (progress and hints stay on stderr).",
+)
 @click.version_option(package_name="exotel-trunking", prog_name="exotel-trunking")
 @click.pass_context
 def cli(ctx: click.Context, /, **options: Any) -> None:
     """Provision Exotel SIP trunks: trunks, numbers, IPs, destinations, alias.
 
     \b
-    Start offline:  exotel-trunking demo
-    Exit codes:     0 all good, 1 some items failed, 2 usage or configuration,
-                    3 authentication or permission refused.
+    Configure:   EXOTEL_API_KEY, EXOTEL_API_TOKEN, EXOTEL_ACCOUNT_SID (and
+                 EXOTEL_REGION or EXOTEL_BASE_URL), or the options below.
+    Try it:      exotel-trunking demo       (offline, nothing to configure)
+                 exotel-trunking emulator   (a local API to point the others at)
+    Exit codes:  0 all good, 1 some items failed, 2 usage or configuration,
+                 3 authentication or permission refused.
     """
     ctx.obj = Settings(**options)
 
@@ -60,20 +80,41 @@ pass_settings = click.make_pass_decorator(Settings)
 def _table(title: str, rows: Sequence[Any], columns: Sequence[str]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        # Folded, never cut: a user copies sids and destinations from these tables.
+        table.add_column(_HEADINGS.get(column, column), overflow="fold")
     for row in rows:
-        data = record(row)
-        table.add_row(*(_cell(data.get(column)) for column in columns))
+        table.add_row(*(_cell(getattr(row, column, None)) for column in columns))
     return table
 
 
+def _fields(title: str, value: Any, columns: Sequence[str]) -> Table:
+    """One record as a grid of field and value, so that no value is cut."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for column in columns:
+        table.add_row(_HEADINGS.get(column, column), _cell(getattr(value, column, None)))
+    return table
+
+
+#: Column headings that differ from the field names.
+_HEADINGS = {"date_created": "created"}
+
+
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return str(value)
 
 
 def _show(settings: Settings, title: str, value: Any, columns: Sequence[str]) -> None:
-    rows = value if isinstance(value, list) else [value]
-    settings.emit(record(value), lambda: settings.console.print(_table(title, rows, columns)))
+    if isinstance(value, list):
+        render = _table(title, value, columns)
+    else:
+        render = _fields(title, value, columns)
+    settings.emit(record(value), lambda: settings.console.print(render))
 
 
 # -- trunks -------------------------------------------------------------------------------
@@ -90,7 +131,7 @@ def trunks() -> None:
 @click.option("--domain-name", help="SIP domain [default: <account_sid>.pstn.exotel.com].")
 @pass_settings
 def trunks_create(settings: Settings, name: str, nso_code: str, domain_name: str | None) -> None:
-    """Create a trunk called NAME (1-16 of A-Z a-z 0-9 _)."""
+    """Create a trunk called NAME (1-16 of A-Z a-z 0-9 _) and print its sid."""
     trunk = run(
         settings,
         lambda c: c.trunks.create(name, nso_code=nso_code, domain_name=domain_name),
@@ -100,12 +141,12 @@ def trunks_create(settings: Settings, name: str, nso_code: str, domain_name: str
 
 @trunks.command("delete")
 @click.argument("trunk_sid")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_settings
 def trunks_delete(settings: Settings, trunk_sid: str, yes: bool) -> None:
     """Delete trunk TRUNK_SID with its numbers, IPs and destinations (cannot be undone)."""
     if not yes:
-        click.confirm(f"Delete trunk {trunk_sid} and everything on it?", abort=True)
+        click.confirm(f"Delete trunk {trunk_sid} and everything on it?", abort=True, err=True)
     run(settings, lambda c: c.trunks.delete(trunk_sid))
     settings.emit(
         {"deleted": trunk_sid}, lambda: settings.console.print(f"Deleted trunk {trunk_sid}.")
@@ -117,7 +158,7 @@ def trunks_delete(settings: Settings, trunk_sid: str, yes: bool) -> None:
 
 @cli.group()
 def numbers() -> None:
-    """Map phone numbers (DIDs) to a trunk."""
+    """Map phone numbers (DIDs) to a trunk: one, or a whole file."""
 
 
 @numbers.command("map")
@@ -126,7 +167,7 @@ def numbers() -> None:
 @click.option("--mode", type=click.Choice(["pstn", "flow"]), help="pstn (default) or flow.")
 @pass_settings
 def numbers_map(settings: Settings, trunk_sid: str, phone_number: str, mode: str | None) -> None:
-    """Map PHONE_NUMBER (E.164) to TRUNK_SID."""
+    """Map PHONE_NUMBER (E.164, e.g. +919876543210) to TRUNK_SID."""
     number = run(settings, lambda c: c.phone_numbers.map(trunk_sid, phone_number, mode=mode))
     _show(settings, "Number mapped", number, ("id", "phone_number", "trunk_sid", "mode"))
 
@@ -137,7 +178,8 @@ def numbers_map(settings: Settings, trunk_sid: str, phone_number: str, mode: str
 def numbers_list(settings: Settings, trunk_sid: str) -> None:
     """List every number mapped to TRUNK_SID."""
     found = run(settings, lambda c: c.phone_numbers.list(trunk_sid))
-    _show(settings, f"{len(found)} numbers", found, ("id", "phone_number", "mode", "date_created"))
+    columns = ("id", "phone_number", "mode", "date_created")
+    _show(settings, f"Numbers on {trunk_sid}: {len(found)}", found, columns)
 
 
 numbers.add_command(import_command("numbers"))
@@ -168,7 +210,8 @@ def ips_add(settings: Settings, trunk_sid: str, ip: str, mask: int | None) -> No
 def ips_list(settings: Settings, trunk_sid: str) -> None:
     """List the whitelisted IPs of TRUNK_SID."""
     found = run(settings, lambda c: c.whitelisted_ips.list(trunk_sid))
-    _show(settings, f"{len(found)} whitelisted IPs", found, ("id", "ip", "mask", "date_created"))
+    columns = ("id", "ip", "mask", "date_created")
+    _show(settings, f"Whitelisted IPs on {trunk_sid}: {len(found)}", found, columns)
 
 
 ips.add_command(import_command("ips"))
@@ -177,9 +220,9 @@ ips.add_command(import_command("ips"))
 # -- destinations -----------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(short_help="Say where Exotel sends inbound calls (your PBX).")
 def destinations() -> None:
-    """Say where Exotel sends inbound calls."""
+    """Say where Exotel sends inbound calls (your PBX's SIP address)."""
 
 
 @destinations.command("add")
@@ -187,9 +230,70 @@ def destinations() -> None:
 @click.argument("destination", nargs=-1, required=True)
 @pass_settings
 def destinations_add(settings: Settings, trunk_sid: str, destination: tuple[str, ...]) -> None:
-    """Add DESTINATION ("host:port;transport=tls") to TRUNK_SID; several may be given."""
-    added = run(settings, lambda c: c.destination_uris.add(trunk_sid, list(destination)))
-    _show(settings, "Destinations added", added, ("id", "destination", "trunk_sid"))
+    """Add DESTINATION ("host:port;transport=tls") to TRUNK_SID; several may be given.
+
+    An IP host must be whitelisted first (exotel-trunking ips add). A destination that is
+    already there is reported as 'exists'; the command fails only for the others.
+    """
+
+    async def add(client: AsyncTrunkingClient) -> list[dict[str, Any]]:
+        wanted = [normalize_destination(item, "DESTINATION") for item in destination]
+        try:
+            added = await client.destination_uris.add(trunk_sid, wanted)
+        except PartialFailureError as error:
+            return _destination_rows(wanted, error.succeeded, error.failed)
+        except ConflictError as error:
+            if len(wanted) > 1:
+                raise
+            return _destination_rows(wanted, [], [(wanted[0], error)])
+        return _destination_rows(wanted, added, [])
+
+    rows = run(settings, add)
+
+    def human() -> None:
+        table = Table(title=f"Destinations of {trunk_sid}", title_justify="left")
+        for column in ("destination", "status", "id or error"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["destination"], row["status"], row["id"] or row["error"] or "")
+        settings.console.print(table)
+
+    settings.emit(rows, human)
+    if any(row["status"] == "failed" for row in rows):
+        sys.exit(EXIT_FAILED)
+
+
+def _destination_rows(
+    wanted: Sequence[str],
+    created: Sequence[DestinationUri],
+    failed: Sequence[tuple[str, APIStatusError]],
+) -> list[dict[str, Any]]:
+    """One row per destination given, in order: created, exists or failed."""
+    by_destination = {_bare(uri.destination): uri for uri in created}
+    errors = dict(failed)
+    rows = []
+    for item in wanted:
+        uri, error = by_destination.get(item), errors.get(item)
+        if error is None:
+            status = "created"
+        elif error.status_code == 409:
+            status = "exists"
+        else:
+            status = "failed"
+        rows.append(
+            {
+                "destination": item,
+                "status": status,
+                "id": None if uri is None else uri.id,
+                "error": None if status != "failed" or error is None else error.message,
+            }
+        )
+    return rows
+
+
+def _bare(destination: str) -> str:
+    text = destination.strip().lower()
+    return text[4:] if text.startswith("sip:") else text
 
 
 @destinations.command("list")
@@ -198,18 +302,19 @@ def destinations_add(settings: Settings, trunk_sid: str, destination: tuple[str,
 def destinations_list(settings: Settings, trunk_sid: str) -> None:
     """List the destinations of TRUNK_SID."""
     found = run(settings, lambda c: c.destination_uris.list(trunk_sid))
-    _show(settings, f"{len(found)} destinations", found, ("id", "destination", "date_created"))
+    columns = ("id", "destination", "date_created")
+    _show(settings, f"Destinations of {trunk_sid}: {len(found)}", found, columns)
 
 
 # -- credentials and alias -----------------------------------------------------------------------
 
 
-@cli.command("credentials")
+@cli.command("credentials", short_help="Show a trunk's SIP username (and password) for your PBX.")
 @click.argument("trunk_sid")
 @click.option("--show-password", is_flag=True, help="Print the SIP password (masked otherwise).")
 @pass_settings
 def credentials(settings: Settings, trunk_sid: str, show_password: bool) -> None:
-    """Show the SIP credentials of TRUNK_SID for your PBX."""
+    """Show the SIP username (and, if asked, password) of TRUNK_SID for your PBX."""
 
     async def fetch(client: AsyncTrunkingClient) -> Credentials | None:
         return await client.credentials.get(trunk_sid)
@@ -220,8 +325,10 @@ def credentials(settings: Settings, trunk_sid: str, show_password: bool) -> None
     def human() -> None:
         if data is None:
             settings.console.print(f"Trunk {trunk_sid} has no SIP credentials yet.")
-        else:
-            settings.console.print(f"username: {data['username']}\npassword: {data['password']}")
+            return
+        settings.console.print(f"username: {data['username']}\npassword: {data['password']}")
+        if not show_password:
+            settings.warn("[dim]the password is masked: add --show-password to print it[/]")
 
     settings.emit(data, human)
 

@@ -59,8 +59,15 @@ def _emulator(seed: int, dialect: str) -> Emulator:
     )
 
 
-@click.command("demo")
-@click.option("--numbers", "count", default=1000, show_default=True, help="Numbers to map.")
+@click.command("demo", short_help="Provision a sample tenant on a built-in emulator (offline).")
+@click.option(
+    "--numbers",
+    "count",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Numbers to map.",
+)
 @click.option(
     "--dialect",
     type=click.Choice(["live", "reference"]),
@@ -112,7 +119,7 @@ def demo(settings: Settings, count: int, dialect: str, seed: int) -> None:
             trunk = await client.trunks.create(spec.name)
             step(f"1. Created trunk {trunk.trunk_name} ({trunk.trunk_sid}).")
             step(f"2. Mapping {count} numbers through the bulk executor:")
-            with bulk_progress(settings.errors, disable=settings.as_json) as progress:
+            with bulk_progress(settings.errors, disable=not settings.show_progress) as progress:
                 async with client.bulk.stream_phone_numbers(
                     trunk.trunk_sid, [n.phone_number for n in spec.numbers], concurrency=20
                 ) as stream:
@@ -156,7 +163,12 @@ def _print(
     *,
     sip_server: str,
 ) -> None:
-    print_report(console, first, sip_server=sip_server)
+    print_report(
+        console,
+        first,
+        sip_server=sip_server,
+        mask_note="The password is masked (the trunk lives only as long as the demo).",
+    )
     faults = ", ".join(f"{n} {k}" for k, n in sorted(summary["faults_injected"].items()))
     retried = ", ".join(f"{n} after {k}" for k, n in sorted(summary["retries"].items()))
     console.print(

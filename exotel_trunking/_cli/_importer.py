@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import IO, Any, Literal
 
 import attrs
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from .._bulk import BulkStream, ItemOutcome
 from .._client import AsyncTrunkingClient
-from ._app import EXIT_FAILED, EXIT_OK, Settings, exit_code_for, run
+from .._exceptions import APIStatusError, InvalidParameterError
+from ._app import EXIT_FAILED, EXIT_OK, Settings, exit_code_for, hint_for, run
 from ._progress import bulk_progress, follow
 
 Kind = Literal["numbers", "ips"]
@@ -37,6 +41,12 @@ class Row:
     status: str
     id: str | None
     error: str | None
+    #: Why the row was not applied, for the summary table (``error`` has the whole message).
+    reason: str = ""
+
+
+#: The fields of a row written to ``--output`` and listed in the JSON summary.
+_FIELDS = ("index", "line", "item", "status", "id", "error")
 
 
 def read_items(source: IO[str], kind: Kind, column: str | None) -> tuple[list[str], list[int]]:
@@ -80,17 +90,24 @@ def _column(header: list[str], kind: Kind, column: str | None) -> tuple[int, boo
 def import_command(kind: Kind) -> click.Command:
     """Build the ``import`` subcommand for numbers or IPs."""
     noun = "numbers" if kind == "numbers" else "IPs or CIDR ranges"
+    example = "+919876543210" if kind == "numbers" else "203.0.113.0/28"
 
     @click.command("import")
     @click.argument("trunk_sid")
     @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
     @click.option("--column", help="The CSV column holding the items [default: guessed].")
-    @click.option("--concurrency", default=20, show_default=True, help="Requests in flight.")
+    @click.option(
+        "--concurrency",
+        default=20,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Requests in flight.",
+    )
     @click.option("--skip-existing", is_flag=True, help="List the trunk first; send only the rest.")
     @click.option(
         "--output",
-        type=click.Path(dir_okay=False, writable=True),
-        help="Write one row per input item to a .csv or .json file.",
+        type=click.Path(dir_okay=False),
+        help="Write one row per input item to this file: JSON if it ends in .json, else CSV.",
     )
     @click.pass_obj
     def command(
@@ -104,7 +121,9 @@ def import_command(kind: Kind) -> click.Command:
         output: str | None,
         mode: str | None = None,
     ) -> None:
-        items, lines = read_items(file, kind, column)
+        if output is not None:
+            _check_writable(output)
+        items, lines = _read(file, kind, column)
         started = time.monotonic()
 
         async def work(client: AsyncTrunkingClient) -> tuple[list[Row], Exception | None]:
@@ -124,22 +143,49 @@ def import_command(kind: Kind) -> click.Command:
         elapsed = time.monotonic() - started
         if output:
             _write(output, rows)
-        _report(settings, rows, elapsed)
+        _report(settings, rows, elapsed, fatal_error)
         code = _exit_code(rows, fatal_error)
         if code != EXIT_OK:
             sys.exit(code)
 
     command.help = (
         f"Add the {noun} listed in FILE to TRUNK_SID, with a live progress bar.\n\n"
-        "FILE is a CSV with a header, or one item per line; '-' reads standard input. "
-        "Bad rows are reported, not fatal. Running the same file again is safe: what is "
-        "already there is reported as 'exists'."
+        "FILE is a CSV with a header (the column is found by name, or give --column), or "
+        f"one item per line such as {example}; '-' reads standard input. Blank lines and "
+        "lines starting with # are skipped.\n\n"
+        "Bad rows are reported with their line number, not fatal: the rest is still added, "
+        "and the exit code is 1. Running the same file again is safe: what is already there "
+        "is reported as 'exists'."
     )
+    command.short_help = f"Add the {noun} listed in a CSV file, with a progress bar."
     if kind == "numbers":
         command = click.option(
             "--mode", type=click.Choice(["pstn", "flow"]), help="pstn (default) or flow."
         )(command)
     return command
+
+
+def _read(source: IO[str], kind: Kind, column: str | None) -> tuple[list[str], list[int]]:
+    name = getattr(source, "name", "FILE")
+    try:
+        items, lines = read_items(source, kind, column)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise click.BadParameter(
+            f"{name} is not a text CSV file: {error}", param_hint="FILE"
+        ) from None
+    if not items:
+        raise click.BadParameter(f"{name} lists no {kind}", param_hint="FILE")
+    return items, lines
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an ``--output`` that cannot be written before any work is done."""
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {str(folder)!r} does not exist", param_hint="--output")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise click.BadParameter(f"{path!r} is not writable", param_hint="--output")
 
 
 async def _import(
@@ -162,7 +208,7 @@ async def _import(
     else:
         opened = client.bulk.stream_whitelist_ips(trunk_sid, items, **options)
     stream: BulkStream[Any]
-    with bulk_progress(settings.errors, disable=settings.as_json) as progress:
+    with bulk_progress(settings.errors, disable=not settings.show_progress) as progress:
         async with opened as stream:
 
             def keep(outcome: ItemOutcome[Any]) -> None:
@@ -173,20 +219,38 @@ async def _import(
 
 
 def _row(outcome: ItemOutcome[Any], lines: list[int]) -> Row:
-    value = outcome.value
+    error = outcome.error
+    if error is None:
+        text = reason = None
+    else:
+        reason = _reason(error)
+        # The row names the item already; an API error keeps its request_id for support.
+        detail = reason if isinstance(error, InvalidParameterError) else str(error)
+        text = f"{type(error).__name__}: {detail}"
     return Row(
         index=outcome.index,
         line=lines[outcome.index],
         item=str(outcome.item),
         status=outcome.status,
-        id=getattr(value, "id", None),
-        error=None if outcome.error is None else f"{type(outcome.error).__name__}: {outcome.error}",
+        id=getattr(outcome.value, "id", None),
+        error=text,
+        reason=reason or "",
     )
+
+
+def _reason(error: BaseException) -> str:
+    """The short why of a row's error: an invalid item's message without the item."""
+    text = str(error)
+    if isinstance(error, InvalidParameterError):
+        return text.partition(" is invalid: ")[2] or text
+    if isinstance(error, APIStatusError) and error.message:
+        return f"{error.status_code} {error.message}"
+    return text
 
 
 def iter_rows(rows: list[Row]) -> Iterator[dict[str, Any]]:
     """Rows as dicts, for JSON and CSV output."""
-    return (attrs.asdict(row) for row in rows)
+    return ({name: getattr(row, name) for name in _FIELDS} for row in rows)
 
 
 def _write(path: str, rows: list[Row]) -> None:
@@ -194,12 +258,12 @@ def _write(path: str, rows: list[Row]) -> None:
         if path.lower().endswith(".json"):
             json.dump(list(iter_rows(rows)), out, indent=2)
             return
-        writer = csv.DictWriter(out, fieldnames=[f.name for f in attrs.fields(Row)])
+        writer = csv.DictWriter(out, fieldnames=_FIELDS)
         writer.writeheader()
         writer.writerows(iter_rows(rows))
 
 
-def _summary(rows: list[Row], elapsed: float) -> dict[str, Any]:
+def _summary(rows: list[Row], elapsed: float, fatal_error: Exception | None) -> dict[str, Any]:
     counts = {"created": 0, "exists": 0, "invalid": 0, "failed": 0}
     for row in rows:
         counts[row.status] += 1
@@ -208,32 +272,45 @@ def _summary(rows: list[Row], elapsed: float) -> dict[str, Any]:
         **counts,
         "seconds": round(elapsed, 3),
         "per_second": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
-        "problems": [attrs.asdict(row) for row in rows if row.status in ("invalid", "failed")],
+        "error": None if fatal_error is None else f"{type(fatal_error).__name__}: {fatal_error}",
+        "problems": list(iter_rows([row for row in rows if row.status in ("invalid", "failed")])),
     }
 
 
-def _report(settings: Settings, rows: list[Row], elapsed: float) -> None:
-    summary = _summary(rows, elapsed)
+def _report(
+    settings: Settings, rows: list[Row], elapsed: float, fatal_error: Exception | None
+) -> None:
+    summary = _summary(rows, elapsed, fatal_error)
 
     def human() -> None:
         table = Table(title="Import summary", title_justify="left")
         names = ("total", "created", "exists", "invalid", "failed", "seconds", "per_second")
         for name in names:
-            table.add_column(name, justify="right")
+            table.add_column(name.replace("_", " "), justify="right")
         table.add_row(*(str(summary[name]) for name in names))
         settings.console.print(table)
-        problems = summary["problems"]
+        problems = [row for row in rows if row.status in ("invalid", "failed")]
         if problems:
             bad = Table(title=f"{len(problems)} rows not applied", title_justify="left")
-            for name in ("line", "item", "status", "error"):
-                bad.add_column(name)
-            for problem in problems[:_LISTED]:
-                bad.add_row(
-                    str(problem["line"]), problem["item"], problem["status"], problem["error"]
-                )
+            bad.add_column("line", justify="right")
+            bad.add_column("item", overflow="fold")
+            bad.add_column("status")
+            bad.add_column("why", overflow="fold")
+            for row in problems[:_LISTED]:
+                bad.add_row(str(row.line), escape(row.item), row.status, escape(row.reason))
             settings.console.print(bad)
             if len(problems) > _LISTED:
-                settings.console.print(f"... and {len(problems) - _LISTED} more: use --output.")
+                settings.console.print(
+                    f"... and {len(problems) - _LISTED} more: --output FILE lists every row."
+                )
+        if fatal_error is not None:
+            settings.errors.print(
+                f"[bold red]stopped:[/] {type(fatal_error).__name__}: {escape(str(fatal_error))}",
+                soft_wrap=True,
+            )
+            hint = hint_for(fatal_error)
+            if hint is not None:
+                settings.errors.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
 
     settings.emit(summary, human)
 

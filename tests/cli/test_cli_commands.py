@@ -1,0 +1,335 @@
+"""Each subcommand through ``cli``, against an emulator served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import KEY, TOKEN, Cli, Served, lines_of
+
+from exotel_trunking._cli._app import Settings, parse_rate_limit
+from exotel_trunking._transport import RateLimit
+
+SUBCOMMANDS = [
+    ["trunks", "create"],
+    ["trunks", "delete"],
+    ["numbers", "map"],
+    ["numbers", "list"],
+    ["numbers", "import"],
+    ["ips", "add"],
+    ["ips", "list"],
+    ["ips", "import"],
+    ["destinations", "add"],
+    ["destinations", "list"],
+    ["credentials"],
+    ["alias", "set"],
+    ["apply"],
+    ["demo"],
+]
+
+
+# -- help ---------------------------------------------------------------------------------
+
+
+def test_top_level_help_names_every_command_the_configuration_and_the_exit_codes(
+    run_cli: Cli,
+) -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for name in ("trunks", "numbers", "ips", "destinations", "credentials", "alias", "apply"):
+        assert f"  {name} " in result.stdout
+    assert "EXOTEL_API_TOKEN" in result.stdout
+    assert "3 authentication" in result.stdout
+    # No command's one-line summary is cut off with "..." at 80 columns.
+    commands = result.stdout.split("Commands:")[1]
+    assert "..." not in commands
+
+
+@pytest.mark.parametrize("path", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_help_that_fits_80_columns(run_cli: Cli, path: list[str]) -> None:
+    result = run_cli(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Usage: cli {' '.join(path)} ")
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_version_names_the_package(run_cli: Cli) -> None:
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("exotel-trunking, version ")
+
+
+def test_emulator_help_is_the_emulators_own_with_how_to_use_it(run_cli: Cli) -> None:
+    result = run_cli("emulator", "--help")
+    assert result.exit_code == 0
+    assert "--port PORT" in result.stdout
+    assert "(default: emulator-key)" in result.stdout
+    assert "exotel-trunking numbers import <trunk_sid> numbers.csv" in result.stdout
+
+
+def test_a_missing_argument_is_a_usage_error_with_exit_code_2(run_cli: Cli) -> None:
+    result = run_cli("numbers", "map", "trsid")
+    assert result.exit_code == 2
+    assert "Missing argument 'PHONE_NUMBER'" in result.stderr
+
+
+# -- trunks -------------------------------------------------------------------------------
+
+
+def test_trunks_create_shows_the_whole_sid_at_80_columns(run_cli: Cli, served: Served) -> None:
+    result = run_cli("trunks", "create", "acme_main")
+    assert result.exit_code == 0, result.output
+    (trunk,) = served.emulator.state.trunks
+    assert trunk.trunk_sid in result.stdout  # not cut with an ellipsis
+    assert "acme_main" in result.stdout
+
+
+def test_trunks_create_json_is_the_trunk_record_alone_on_stdout(run_cli: Cli) -> None:
+    data = run_cli.json("trunks", "create", "acme_main", "--nso-code", "ANY-ANY")
+    assert data["trunk_name"] == "acme_main"
+    assert data["domain_name"] == "acme.pstn.exotel.com"
+    assert data["trunk_sid"].startswith("tr")
+    assert data["date_created"].endswith("+00:00")
+
+
+def test_trunks_create_with_a_taken_name_exits_1(run_cli: Cli) -> None:
+    run_cli.trunk("acme_main")
+    result = run_cli("trunks", "create", "acme_main")
+    assert result.exit_code == 1
+    assert "ConflictError" in result.stderr
+    assert result.stdout == ""
+
+
+def test_trunks_create_with_an_invalid_name_exits_2_without_a_request(
+    run_cli: Cli, served: Served
+) -> None:
+    result = run_cli("trunks", "create", "no spaces allowed")
+    assert result.exit_code == 2
+    assert "trunk_name" in result.stderr
+    assert served.emulator.counters.total == 0
+
+
+def test_trunks_delete_with_yes_deletes_the_trunk(run_cli: Cli, served: Served) -> None:
+    sid = run_cli.trunk()
+    assert run_cli.json("trunks", "delete", sid, "--yes") == {"deleted": sid}
+    assert served.emulator.state.trunks == []
+
+
+def test_trunks_delete_asks_first_and_keeps_the_trunk_when_refused(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    result = run_cli("trunks", "delete", sid, input="n\n")
+    assert result.exit_code == 1
+    assert f"Delete trunk {sid}" in result.stderr
+    assert len(served.emulator.state.trunks) == 1
+    result = run_cli("trunks", "delete", sid, input="y\n")
+    assert result.exit_code == 0
+    assert f"Deleted trunk {sid}." in result.stdout
+
+
+# -- numbers, IPs, destinations --------------------------------------------------------------
+
+
+def test_numbers_map_then_list_shows_the_number(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    mapped = run_cli.json("numbers", "map", sid, "+91 98765-43210", "--mode", "flow")
+    assert mapped["phone_number"] == "+919876543210"
+    listed = run_cli.json("numbers", "list", sid)
+    assert [n["phone_number"] for n in listed] == ["+919876543210"]
+    human = run_cli("numbers", "list", sid)
+    assert human.exit_code == 0
+    assert f"Numbers on {sid}: 1" in human.stdout
+    assert "+919876543210" in human.stdout
+
+
+def test_numbers_map_refuses_a_bad_number_with_exit_2_before_any_request(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    before = served.emulator.counters.total
+    result = run_cli("numbers", "map", sid, "12345")
+    assert result.exit_code == 2
+    assert "E.164" in result.stderr
+    assert served.emulator.counters.total == before
+
+
+def test_ips_add_accepts_a_cidr_and_list_shows_it(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    added = run_cli.json("ips", "add", sid, "203.0.113.0/28")
+    assert (added["ip"], added["mask"]) == ("203.0.113.0", 28)
+    listed = run_cli.json("ips", "list", sid)
+    assert [(i["ip"], i["mask"]) for i in listed] == [("203.0.113.0", 28)]
+
+
+def test_ips_add_refuses_a_private_address_with_exit_2(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    result = run_cli("ips", "add", sid, "10.0.0.1")
+    assert result.exit_code == 2
+    assert "public" in result.stderr
+
+
+def test_destinations_add_reports_each_as_created_then_as_existing(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    wanted = ["sip:PBX.acme.example:5061;transport=tls", "pbx2.acme.example:5060;transport=tcp"]
+    first = run_cli.json("destinations", "add", sid, *wanted)
+    assert [(r["destination"], r["status"]) for r in first] == [
+        ("pbx.acme.example:5061;transport=tls", "created"),
+        ("pbx2.acme.example:5060;transport=tcp", "created"),
+    ]
+    assert all(r["id"] for r in first)
+    again = run_cli("destinations", "add", sid, *wanted)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.count("exists") == 2
+    listed = run_cli.json("destinations", "list", sid)
+    assert len(listed) == 2
+
+
+def test_destinations_add_exits_1_for_an_ip_that_is_not_whitelisted(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    rows = run_cli.json(
+        "destinations",
+        "add",
+        sid,
+        "pbx.acme.example:5061;transport=tls",
+        "203.0.113.5:5061;transport=tls",
+        expect=1,
+    )
+    assert [r["status"] for r in rows] == ["created", "failed"]
+    assert rows[1]["error"]
+
+
+def test_destinations_add_refuses_a_malformed_destination_with_exit_2(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    result = run_cli("destinations", "add", sid, "203.0.113.5:5061")
+    assert result.exit_code == 2
+    assert "transport" in result.stderr
+
+
+# -- credentials and alias ----------------------------------------------------------------------
+
+
+def test_credentials_mask_the_password_unless_asked(run_cli: Cli, served: Served) -> None:
+    sid = run_cli.trunk()
+    password = served.emulator.state.get_credentials(sid).password  # type: ignore[union-attr]
+    masked = run_cli("credentials", sid)
+    assert masked.exit_code == 0
+    assert f"username: {sid}" in masked.stdout
+    assert password not in masked.output
+    assert "--show-password" in masked.stderr
+    assert run_cli.json("credentials", sid) == {"username": sid, "password": "********"}
+    shown = run_cli.json("credentials", sid, "--show-password")
+    assert shown == {"username": sid, "password": password}
+
+
+def test_alias_set_sets_the_trunks_caller_id(run_cli: Cli, served: Served) -> None:
+    sid = run_cli.trunk()
+    data = run_cli.json("alias", "set", sid, "+919876543210")
+    assert data["value"] == "+919876543210"
+    (setting,) = served.emulator.state.settings(sid)
+    assert setting.value == "+919876543210"
+
+
+# -- configuration, authentication and errors -----------------------------------------------------
+
+
+def test_missing_credentials_exit_2_with_a_hint_naming_the_variables(run_cli: Cli) -> None:
+    result = run_cli("numbers", "list", "trsid", EXOTEL_API_TOKEN=None)
+    assert result.exit_code == 2
+    assert "api_token is missing" in result.stderr
+    assert "EXOTEL_API_TOKEN" in result.stderr
+    assert "exotel-trunking emulator" in result.stderr
+
+
+def test_plain_http_to_a_remote_host_exits_2(run_cli: Cli) -> None:
+    result = run_cli("--base-url", "http://api.example.com", "numbers", "list", "trsid")
+    assert result.exit_code == 2
+    assert "https://" in result.stderr
+
+
+def test_flags_override_the_environment(run_cli: Cli) -> None:
+    result = run_cli("--api-key", "wrong-key", "numbers", "list", "trsid")
+    assert result.exit_code == 3
+
+
+def test_a_wrong_token_exits_3_and_the_token_is_never_echoed(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    result = run_cli("numbers", "list", sid, EXOTEL_API_TOKEN="wrong-token-s3cret")
+    assert result.exit_code == 3
+    assert "AuthenticationError" in result.stderr
+    assert "EXOTEL_API_TOKEN" in result.stderr  # the hint
+    assert "s3cret" not in result.output
+    assert TOKEN not in result.output
+
+
+def test_json_errors_are_one_json_object_on_stdout(run_cli: Cli) -> None:
+    result = run_cli("--json", "numbers", "list", "trsid", EXOTEL_API_TOKEN="wrong")
+    assert result.exit_code == 3
+    error = json.loads(result.stdout)
+    assert error["error"] == "AuthenticationError"
+    assert error["exit_code"] == 3
+    assert "hint" in error
+    assert KEY not in result.stdout  # the key is not echoed either
+
+
+def test_an_unknown_trunk_exits_1(run_cli: Cli) -> None:
+    result = run_cli("numbers", "list", "trnosuch")
+    assert result.exit_code == 1
+    assert "NotFoundError" in result.stderr
+
+
+def test_error_messages_are_printed_verbatim_not_as_rich_markup(run_cli: Cli) -> None:
+    result = run_cli("numbers", "list", "trnosuch")
+    # The API path is written in square brackets, which rich would take for a style.
+    assert "[GET /v2/accounts/acme/trunks/trnosuch/phone-numbers]" in result.stderr
+
+
+# -- rate limit ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, None),
+        ("off", False),
+        ("OFF", False),
+        ("200/60", RateLimit(200, 60.0)),
+        ("10/1/3", RateLimit(10, 1.0, 3)),
+        ("5/0.5", RateLimit(5, 0.5)),
+    ],
+)
+def test_rate_limit_option_parses_calls_per_seconds_or_off(
+    text: str | None, expected: object
+) -> None:
+    assert parse_rate_limit(None, None, text) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["fast", "200", "0/60", "200/0", "2.5/1", "1/2/3/4"])
+def test_rate_limit_option_refuses_anything_else_with_exit_2(run_cli: Cli, text: str) -> None:
+    result = run_cli("--rate-limit", text, "numbers", "list", "trsid")
+    assert result.exit_code == 2
+    assert "CALLS/SECONDS" in result.stderr
+
+
+def test_pacing_defaults_to_exotels_limit_but_is_off_for_a_loopback_emulator() -> None:
+    assert Settings(base_url=None).pacing() is True  # the SDK's default, 200/60
+    assert Settings(base_url="https://api.in.exotel.com").pacing() is True
+    assert Settings(base_url="http://127.0.0.1:4010").pacing() is None
+    assert Settings(base_url="http://localhost:4010").pacing() is None
+    assert Settings(base_url="http://127.0.0.1:4010", rate_limit=RateLimit(5, 1.0)).pacing() == (
+        RateLimit(5, 1.0)
+    )
+    assert Settings(base_url="https://api.in.exotel.com", rate_limit=False).pacing() is None
+
+
+def test_output_lines_fit_80_columns(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    run_cli.json(
+        "destinations",
+        "add",
+        sid,
+        "a-rather-long-pbx-host-name.tenant.example.com:5061;transport=tls",
+    )
+    result = run_cli("destinations", "list", sid)
+    assert max(len(line) for line in lines_of(result.stdout)) <= 80
+    assert "a-rather-long-pbx-host-name" in result.stdout

@@ -1,0 +1,300 @@
+"""``TrunkSpec`` and ``client.provision``: dependency order, idempotence, dry runs, failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from exotel_trunking import AsyncTrunkingClient, ConflictError, InvalidParameterError, RetryPolicy
+from exotel_trunking._provision import NumberSpec, ProvisionReport, TrunkSpec
+from exotel_trunking.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+NUMBERS = ["+919876543210", "+919876543211", "+919876543212"]
+
+
+def tenant(**changes: object) -> TrunkSpec:
+    fields: dict[str, object] = {
+        "name": "tenant_a",
+        "numbers": NUMBERS,
+        "ips": ["203.0.113.0/28", "198.51.100.7"],
+        "destinations": ["203.0.113.5:5061;transport=tls", "pbx.tenant.example:5060;transport=tcp"],
+        "alias": NUMBERS[0],
+    }
+    fields.update(changes)
+    return TrunkSpec(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["reference", "live"])
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    # The live dialect refuses an IP destination that is not whitelisted yet, and pages lists.
+    return Emulator("k", "t", "acme", dialect=request.param, seed=0, page_size=2)
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[AsyncTrunkingClient]:
+    async with AsyncTrunkingClient(
+        "k",
+        "t",
+        "acme",
+        transport=emulator.transport(),
+        rate_limit=None,
+        retry=RetryPolicy(initial_delay=0.001, max_delay=0.01),
+    ) as client:
+        yield client
+
+
+def posts(emulator: Emulator, since: int = 0) -> list[str]:
+    """The paths (after the account) of the POSTs received since request number ``since``."""
+    return [r.path.split("/acme/", 1)[1] for r in emulator.requests[since:] if r.method != "GET"]
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+async def test_without_a_sid_the_trunk_is_created_and_brought_to_the_spec(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    report = await client.provision(tenant())
+    assert report.ok
+    assert report.changed
+    assert report.trunk_created
+    assert report.trunk is not None
+    sid = report.trunk_sid
+    assert sid == report.trunk.trunk_sid
+    assert report.numbers.created == NUMBERS
+    assert report.ips.created == ["203.0.113.0/28", "198.51.100.7/32"]
+    assert len(report.destinations.created) == 2
+    assert report.credentials is not None
+    assert report.credentials.username == sid
+    state = emulator.state
+    assert sorted(n.phone_number for n in state.phone_numbers(sid)) == NUMBERS
+    assert len(state.whitelisted_ips(sid)) == 2
+    assert len(state.destinations(sid)) == 2
+    assert [s.value for s in state.settings(sid)] == [NUMBERS[0]]
+
+
+async def test_ips_are_whitelisted_before_the_destinations_that_need_them(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    emulator.configure(require_whitelisted_destinations=True)
+    report = await client.provision(tenant())
+    assert report.destinations.failed == []
+    order = posts(emulator)
+    last_ip = max(i for i, path in enumerate(order) if path.endswith("/whitelisted-ips"))
+    first_destination = order.index(next(p for p in order if p.endswith("/destination-uris")))
+    assert last_ip < first_destination
+    assert order[-1].endswith("/settings")  # the alias comes last
+
+
+async def test_applying_twice_changes_nothing_the_second_time(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    first = await client.provision(tenant())
+    seen = len(emulator.requests)
+    again = await client.provision(tenant(), trunk_sid=first.trunk_sid)
+    assert again.ok
+    assert not again.changed
+    assert not again.trunk_created
+    assert again.numbers.existing == NUMBERS
+    assert again.ips.existing == ["203.0.113.0/28", "198.51.100.7/32"]
+    assert again.destinations.existing == list(tenant().destinations)
+    assert (again.numbers.created, again.ips.created, again.destinations.created) == ([], [], [])
+    # Only the alias, which the API cannot read back, is sent again.
+    assert posts(emulator, seen) == [f"trunks/{first.trunk_sid}/settings"]
+
+
+async def test_existing_items_on_every_page_are_found(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    many = [f"+9180{40000000 + n:08d}" for n in range(9)]  # five pages of two in live
+    first = await client.provision(tenant(numbers=many, alias=None))
+    again = await client.provision(
+        tenant(numbers=many, alias=None), dry_run=True, trunk_sid=first.trunk_sid
+    )
+    assert again.numbers.existing == many
+    assert not again.changed
+
+
+async def test_the_spec_trunk_sid_is_used_and_the_argument_overrides_it(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    one = await client.trunks.create("one")
+    two = await client.trunks.create("two")
+    report = await client.provision(tenant(trunk_sid=one.trunk_sid, numbers=NUMBERS[:1]))
+    assert report.trunk_sid == one.trunk_sid
+    report = await client.provision(
+        tenant(trunk_sid=one.trunk_sid, numbers=NUMBERS[1:2]), trunk_sid=two.trunk_sid
+    )
+    assert report.trunk_sid == two.trunk_sid
+    assert [n.phone_number for n in emulator.state.phone_numbers(two.trunk_sid)] == NUMBERS[1:2]
+
+
+async def test_a_taken_trunk_name_raises_conflict_error(client: AsyncTrunkingClient) -> None:
+    await client.trunks.create("tenant_a")
+    with pytest.raises(ConflictError):
+        await client.provision(tenant())
+
+
+async def test_numbers_are_mapped_with_their_mode(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    spec = tenant(numbers=[NUMBERS[0], {"phone_number": NUMBERS[1], "mode": "flow"}], alias=None)
+    report = await client.provision(spec)
+    modes = {n.phone_number: n.mode for n in emulator.state.phone_numbers(report.trunk_sid or "")}
+    assert modes[NUMBERS[1]] == "flow"
+    assert modes[NUMBERS[0]] != "flow"
+
+
+# -- dry runs ---------------------------------------------------------------------------------
+
+
+async def test_dry_run_without_a_sid_plans_everything_and_sends_nothing(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    plan = await client.provision(tenant(), dry_run=True)
+    assert plan.dry_run
+    assert plan.trunk_created
+    assert plan.changed
+    assert plan.trunk_sid is None
+    assert plan.numbers.created == NUMBERS
+    assert plan.credentials is None
+    assert emulator.requests == []
+
+
+async def test_dry_run_on_an_applied_spec_is_an_empty_plan_and_only_reads(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    applied = await client.provision(tenant())
+    seen = len(emulator.requests)
+    plan = await client.provision(tenant(), trunk_sid=applied.trunk_sid, dry_run=True)
+    assert not plan.changed
+    assert plan.ok
+    assert posts(emulator, seen) == []
+
+
+async def test_dry_run_of_a_partly_applied_trunk_lists_only_what_is_missing(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    trunk = await client.trunks.create("tenant_a")
+    await client.phone_numbers.map(trunk.trunk_sid, NUMBERS[1])
+    await client.whitelisted_ips.add(trunk.trunk_sid, "198.51.100.7")
+    await client.destination_uris.add(trunk.trunk_sid, "sip:PBX.Tenant.example:5060;transport=TCP")
+    plan = await client.provision(tenant(), trunk_sid=trunk.trunk_sid, dry_run=True)
+    assert plan.numbers.created == [NUMBERS[0], NUMBERS[2]]
+    assert plan.numbers.existing == [NUMBERS[1]]
+    assert plan.ips.created == ["203.0.113.0/28"]
+    assert plan.ips.existing == ["198.51.100.7/32"]
+    assert plan.destinations.created == ["203.0.113.5:5061;transport=tls"]
+    assert plan.destinations.existing == ["pbx.tenant.example:5060;transport=tcp"]
+    assert len(emulator.state.phone_numbers(trunk.trunk_sid)) == 1
+
+
+# -- failures are reported, not raised -----------------------------------------------------------
+
+
+async def test_a_number_that_fails_is_reported_and_the_rest_is_applied(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    trunk = await client.trunks.create("tenant_a")
+    emulator.script("POST", "/trunks/*/phone-numbers", "503")
+    report = await client.with_options(max_retries=0).provision(tenant(), trunk_sid=trunk.trunk_sid)
+    assert not report.ok
+    ((item, error),) = report.numbers.failed
+    assert item in NUMBERS
+    assert "503" in str(error)
+    assert len(report.numbers.created) == 2
+    assert len(report.destinations.created) == 2
+    retry = await client.provision(tenant(), trunk_sid=trunk.trunk_sid)
+    assert retry.ok
+    assert retry.numbers.created == [item]
+
+
+async def test_an_alias_that_fails_is_reported_with_the_credentials_still_read(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    emulator.script("POST", "/trunks/*/settings", "503")
+    report = await client.with_options(max_retries=0).provision(tenant())
+    assert not report.ok
+    assert report.alias_error is not None
+    assert report.credentials is not None
+
+
+async def test_credentials_that_cannot_be_read_leave_the_report_and_the_new_sid(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    emulator.script("GET", "/trunks/*/credentials", "503")
+    report = await client.with_options(max_retries=0).provision(tenant())
+    assert report.ok  # everything was applied
+    assert report.trunk_sid is not None
+    assert report.credentials is None
+    assert report.credentials_error is not None
+
+
+async def test_a_trunk_without_sip_credentials_reports_none(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    emulator.configure(issue_credentials=False)
+    report: ProvisionReport = await client.provision(tenant())
+    assert report.ok
+    assert report.credentials is None
+    assert report.credentials_error is None
+
+
+# -- the spec ----------------------------------------------------------------------------------
+
+
+def test_spec_normalises_every_item() -> None:
+    spec = TrunkSpec(
+        "tenant_a",
+        numbers=["+91 98765-43210"],
+        ips=["198.51.100.7"],
+        destinations=["sip:PBX.example.com:5061;transport=TLS"],
+        alias="+91 (98765) 43210",
+    )
+    assert spec.numbers == (NumberSpec("+919876543210"),)
+    assert spec.ips == ("198.51.100.7/32",)
+    assert spec.destinations == ("pbx.example.com:5061;transport=tls",)
+    assert spec.alias == "+919876543210"
+
+
+def test_spec_collapses_items_listed_twice() -> None:
+    spec = TrunkSpec(
+        "tenant_a",
+        numbers=["+919876543210", "+91 98765 43210", NumberSpec("+919876543211")],
+        ips=["198.51.100.7", "198.51.100.7/32"],
+        destinations=["a.example:5060;transport=tcp", "sip:A.example:5060;transport=tcp"],
+    )
+    assert [n.phone_number for n in spec.numbers] == ["+919876543210", "+919876543211"]
+    assert spec.ips == ("198.51.100.7/32",)
+    assert spec.destinations == ("a.example:5060;transport=tcp",)
+
+
+def test_spec_refuses_a_number_listed_with_two_modes() -> None:
+    with pytest.raises(InvalidParameterError, match=r"numbers\[1\].*another mode"):
+        TrunkSpec(
+            "tenant_a",
+            numbers=["+919876543210", {"phone_number": "+919876543210", "mode": "flow"}],
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"name": "t", "numbers": "+919876543210"}, r"numbers.*expected a list"),
+        ({"name": "t", "numbers": ["+0"]}, r"numbers\[0\]"),
+        ({"name": "t", "ips": ["203.0.113.50/24"]}, r"ips\[0\]"),
+        ({"name": "t", "destinations": ["pbx:5060"]}, r"destinations\[0\]"),
+        ({"name": "no spaces"}, "trunk_name"),
+        ({"name": "t", "colour": "blue"}, "colour.*not a spec field"),
+        ({"numbers": []}, "name"),
+        ({"name": "t", "trunk_sid": "../x"}, "trunk_sid"),
+    ],
+)
+def test_spec_from_dict_refuses_bad_input_naming_the_field(
+    data: dict[str, object], match: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        TrunkSpec.from_dict(data)
