@@ -29,6 +29,7 @@ from ._resources import (
 )
 from ._transport import HTTPTransport, Limiter, RateLimit, RateLimiter, RetryEvent, RetryPolicy
 from ._transport._pool import Pool
+from ._transport._shards import ShardedTransport
 from ._version import __version__
 
 __all__ = ["AsyncTrunkingClient"]
@@ -108,16 +109,11 @@ class AsyncTrunkingClient:
             max_connections=max_connections,
         )
         if http_client is None:
-            limits = httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            )
             given = transport
 
             def build() -> httpx.AsyncClient:
                 return httpx.AsyncClient(
-                    transport=given or httpx.AsyncHTTPTransport(limits=limits),
-                    limits=limits,
+                    transport=given or ShardedTransport(config.max_connections),
                     timeout=config.timeout,
                     follow_redirects=False,
                     trust_env=False,

@@ -58,10 +58,16 @@ async def exotel(
 
 
 def pool_state(client: AsyncTrunkingClient) -> tuple[int, int]:
-    """Requests queued in httpcore's pool, and its connections that are not idle."""
-    pool = client._transport._pool._client._transport._pool  # type: ignore[attr-defined]
-    busy = [conn for conn in pool.connections if not (conn.is_idle() or conn.is_closed())]
-    return len(pool._requests), len(busy)
+    """Requests queued in httpcore's pools, and their connections that are not idle."""
+    sharded = client._transport._pool._client._transport  # type: ignore[attr-defined]
+    pools = [shard._pool for shard in sharded._shards]
+    busy = [
+        conn
+        for pool in pools
+        for conn in pool.connections
+        if not (conn.is_idle() or conn.is_closed())
+    ]
+    return sum(len(pool._requests) for pool in pools), len(busy)
 
 
 # Painpoint 1: pool exhaustion.
