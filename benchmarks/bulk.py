@@ -25,7 +25,6 @@ from ._canned import ACCOUNT_SID, API_KEY, API_TOKEN, numbers
 from ._plots import figure, save
 from ._report import Section, Table, Target, fmt_pct, fmt_s, median
 from ._servers import Server, reset_emulator, served_emulator
-from ._sharded import ShardedTransport
 
 LATENCY = 0.05
 HEADLINE = 50  # issue 5: 1,000 numbers at concurrency 50
@@ -53,8 +52,11 @@ def _ideal(items: int, concurrency: int) -> float:
     return math.ceil(items / concurrency) * LATENCY
 
 
-def _client(url: str, *, sharded: bool = False) -> AsyncTrunkingClient:
-    transport = ShardedTransport() if sharded else None
+def _client(url: str, *, single_pool: bool = False) -> AsyncTrunkingClient:
+    # single_pool: one httpx pool of 50 connections, as the SDK used before it split its pool
+    # into shards (the comparison row); otherwise the SDK's default transport.
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    transport = httpx.AsyncHTTPTransport(limits=limits) if single_pool else None
     return AsyncTrunkingClient(
         API_KEY, API_TOKEN, ACCOUNT_SID, base_url=url, rate_limit=None, transport=transport
     )
@@ -81,10 +83,15 @@ async def _timed(server: Server, items: int, send: Callable[[], Awaitable[object
 
 
 async def _bulk(
-    server: Server, admin: httpx.AsyncClient, items: int, concurrency: int, *, sharded: bool = False
+    server: Server,
+    admin: httpx.AsyncClient,
+    items: int,
+    concurrency: int,
+    *,
+    single_pool: bool = False,
 ) -> Run:
     await reset_emulator(admin, server.url)
-    async with _client(server.url, sharded=sharded) as client:
+    async with _client(server.url, single_pool=single_pool) as client:
         trunk = await client.trunks.create("bench")
         batch = numbers(items)
 
@@ -112,7 +119,7 @@ async def _sequential(server: Server, admin: httpx.AsyncClient, items: int) -> R
 
 
 async def measure(server: Server, settings: Settings) -> dict[int, list[Run]]:
-    """Runs by concurrency (0 stands for the sequential loop, -1 for the sharded what-if)."""
+    """Runs by concurrency (0 stands for the sequential loop, -1 for one unsharded pool)."""
     runs: dict[int, list[Run]] = {0: [], -1: [], **{c: [] for c in settings.concurrencies}}
     async with httpx.AsyncClient(trust_env=False) as admin:
         await _bulk(server, admin, 20, 10)  # warm up both processes
@@ -122,7 +129,7 @@ async def measure(server: Server, settings: Settings) -> dict[int, list[Run]]:
                 items = _size(concurrency, settings)
                 runs[concurrency].append(await _bulk(server, admin, items, concurrency))
             items = _size(HEADLINE, settings)
-            runs[-1].append(await _bulk(server, admin, items, HEADLINE, sharded=True))
+            runs[-1].append(await _bulk(server, admin, items, HEADLINE, single_pool=True))
     return runs
 
 
@@ -141,7 +148,7 @@ def _plot(
     left.plot(cs, ideal, "--", color="#888888", label="ideal: c / 50 ms")
     left.errorbar(cs, rates, yerr=[low, high], fmt="o-", color="#2b6cb0", label="bulk (median)")
     left.plot([1], [sequential_rate], "s", color="#c05621", label="sequential loop")
-    left.plot([HEADLINE], [sharded_rate], "^", color="#2f855a", label="what-if: ShardedTransport")
+    left.plot([HEADLINE], [sharded_rate], "^", color="#c53030", label="one httpx pool of 50")
     left.set_xscale("log")
     left.set_yscale("log")
     left.set_xticks(cs, [str(c) for c in cs])
@@ -243,16 +250,16 @@ def run(quick: bool, out: Path) -> Section:
     items = _size(HEADLINE, settings)
     sharded_time = _row(
         table,
-        f"{HEADLINE}, what-if: `transport=ShardedTransport()`",
+        f"{HEADLINE}, one unsharded httpx pool of 50 connections",
         items,
         ideal=_ideal(items, HEADLINE),
         runs=runs[-1],
         rate0=seq_rate,
     )
     section.notes.append(
-        "The what-if row is not the SDK as shipped: the same client given "
-        "`benchmarks/_sharded.py` (10 httpx pools of 5 connections) through `transport=`, to "
-        "show how much of the gap at concurrency 50 is httpcore's per-request pool upkeep."
+        "The last row is the SDK given one plain `httpx.AsyncHTTPTransport` pool of 50 "
+        "connections through `transport=`: what it did before it split its pool into shards "
+        "of 5 (`_transport/_shards.py`), to show what httpcore's per-request pool upkeep costs."
     )
     section.tables.append(table)
     section.plots.append(_plot(rows, seq_rate, items / sharded_time, out))
