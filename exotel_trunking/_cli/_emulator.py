@@ -6,11 +6,10 @@ import argparse
 import functools
 import sys
 
-import anyio
 import click
 
 from ..emulator import DEFAULT_API_TOKEN, Emulator
-from ..emulator._command import build_parser, emulator_from_args, serve_until_signalled
+from ..emulator._command import build_parser, emulator_from_args, run_until_signalled
 
 _PROG = "exotel-trunking emulator"
 
@@ -61,26 +60,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    serve = functools.partial(
-        serve_until_signalled,
-        served,
-        args.host,
-        args.port,
-        on_ready=functools.partial(
-            _announce, served, custom_token=args.api_token != DEFAULT_API_TOKEN
-        ),
+    announce = functools.partial(
+        _announce, served, custom_token=args.api_token != DEFAULT_API_TOKEN
     )
-    try:
-        anyio.run(serve, backend=args.backend)
-    except KeyboardInterrupt:  # a signal that arrived before the receiver was installed
-        return 0
-    except Exception as error:
-        cause = _os_error(error)
-        if cause is None:
-            raise
-        print(f"error: cannot listen on {args.host}:{args.port}: {cause}", file=sys.stderr)
-        return 1
-    return 0
+    return run_until_signalled(served, args, announce)
 
 
 def _announce(served: Emulator, url: str, *, custom_token: bool) -> None:
@@ -98,13 +81,3 @@ def _announce(served: Emulator, url: str, *, custom_token: bool) -> None:
         flush=True,
     )
 
-
-def _os_error(error: BaseException) -> OSError | None:
-    """Dig a bind failure out of the exception group a task group wraps it in."""
-    if isinstance(error, OSError):
-        return error
-    for inner in getattr(error, "exceptions", ()):
-        found = _os_error(inner)
-        if found is not None:
-            return found
-    return None

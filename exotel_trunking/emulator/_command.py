@@ -21,7 +21,14 @@ from ._knobs import to_latency
 from ._ratelimit import RateLimitConfig
 from ._server import run_server
 
-__all__ = ["add_arguments", "build_parser", "emulator_from_args", "main", "serve_until_signalled"]
+__all__ = [
+    "add_arguments",
+    "build_parser",
+    "emulator_from_args",
+    "main",
+    "run_until_signalled",
+    "serve_until_signalled",
+]
 
 
 def _fault(text: str) -> tuple[str, float]:
@@ -156,6 +163,17 @@ def main(
             flush=True,
         )
 
+    return run_until_signalled(emulator, args, announce)
+
+
+def run_until_signalled(
+    emulator: Emulator, args: argparse.Namespace, announce: Callable[[str], object]
+) -> int:
+    """Serve ``emulator`` where ``args`` say until SIGINT or SIGTERM; return the exit status.
+
+    ``announce`` is called with the base URL once connections are accepted. A port that
+    cannot be bound is reported on stderr (status 1), not raised.
+    """
     serve = functools.partial(
         serve_until_signalled, emulator, args.host, args.port, on_ready=announce
     )
