@@ -80,4 +80,3 @@ def _announce(served: Emulator, url: str, *, custom_token: bool) -> None:
         file=sys.stderr,
         flush=True,
     )
-
