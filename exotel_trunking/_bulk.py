@@ -311,7 +311,7 @@ class Bulk:
 
         async with _execute(
             numbers,
-            prepare=lambda item: (n := normalize_phone_number(item, "numbers[]"), n),
+            prepare=_prepare_number,
             send=send,
             existing=existing,
             concurrency=concurrency,
@@ -339,19 +339,25 @@ class Bulk:
         async def send(network: tuple[str, int]) -> WhitelistedIp:
             return await whitelisted_ips.add(trunk_sid, network[0], mask=network[1])
 
-        def prepare(item: object) -> tuple[Hashable, tuple[str, int]]:
-            network = parse_ip(item, None, "ips[]")
-            return network, network
-
         async with _execute(
             ips,
-            prepare=prepare,
+            prepare=_prepare_network,
             send=send,
             existing=existing,
             concurrency=concurrency,
             on_progress=on_progress,
         ) as stream:
             yield stream
+
+
+def _prepare_number(item: object) -> tuple[Hashable, str]:
+    number = normalize_phone_number(item)
+    return number, number
+
+
+def _prepare_network(item: object) -> tuple[Hashable, tuple[str, int]]:
+    network = parse_ip(item)
+    return network, network
 
 
 async def _collect(stream: BulkStream[T]) -> BulkResult[T]:

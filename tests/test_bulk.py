@@ -137,7 +137,12 @@ async def test_skip_existing_lists_first_and_sends_only_the_rest(emulator: Emula
         sid = await new_trunk(client)
         await client.bulk.map_phone_numbers(sid, numbers(20))
         before = posts(emulator)
+        start = len(emulator.requests)
         result = await client.bulk.map_phone_numbers(sid, numbers(25), skip_existing=True)
+    new = emulator.requests[start:]
+    last_list = max(i for i, r in enumerate(new) if r.method == "GET")
+    first_post = min(i for i, r in enumerate(new) if r.method == "POST")
+    assert last_list < first_post  # every page was listed before anything was sent
     assert posts(emulator) - before == 5
     assert len(result.existing) == 20
     assert all(o.value is not None for o in result.existing)

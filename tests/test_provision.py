@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exotel_trunking import AsyncTrunkingClient, ConflictError, InvalidParameterError, RetryPolicy
+from exotel_trunking import (
+    AsyncTrunkingClient,
+    ConflictError,
+    InternalServerError,
+    InvalidParameterError,
+    RetryPolicy,
+)
 from exotel_trunking._provision import NumberSpec, ProvisionReport, TrunkSpec
 from exotel_trunking.emulator import Emulator
 
@@ -218,8 +224,10 @@ async def test_an_alias_that_fails_is_reported_with_the_credentials_still_read(
     emulator.script("POST", "/trunks/*/settings", "503")
     report = await client.with_options(max_retries=0).provision(tenant())
     assert not report.ok
-    assert report.alias_error is not None
+    assert isinstance(report.alias_error, InternalServerError)
+    assert report.alias_error.status_code == 503
     assert report.credentials is not None
+    assert report.credentials.username == report.trunk_sid
 
 
 async def test_credentials_that_cannot_be_read_leave_the_report_and_the_new_sid(
@@ -228,9 +236,9 @@ async def test_credentials_that_cannot_be_read_leave_the_report_and_the_new_sid(
     emulator.script("GET", "/trunks/*/credentials", "503")
     report = await client.with_options(max_retries=0).provision(tenant())
     assert report.ok  # everything was applied
-    assert report.trunk_sid is not None
+    assert [trunk.trunk_sid for trunk in emulator.state.trunks] == [report.trunk_sid]
     assert report.credentials is None
-    assert report.credentials_error is not None
+    assert isinstance(report.credentials_error, InternalServerError)
 
 
 async def test_a_trunk_without_sip_credentials_reports_none(

@@ -59,7 +59,8 @@ class Call:
         path: The path below ``/v2/accounts/{account_sid}/``, already percent-encoded.
         params: Query parameters.
         json: The JSON body, if any.
-        repeatable: Whether repeating the call after an unknown outcome is harmless.
+        repeatable: Whether repeating the call after an unknown outcome is harmless; by
+            default, for GET and DELETE.
         recover: How to fetch the existing record when a repeat after an unknown outcome
             fails with ``recover_on`` (the first attempt had in fact succeeded): a POST's
             repeat answers 409, a DELETE's answers 404. Returns ``None`` if it finds nothing,
@@ -73,7 +74,9 @@ class Call:
     path: str
     params: Mapping[str, str] | None = None
     json: Any = None
-    repeatable: bool = False
+    repeatable: bool = attrs.field(
+        default=attrs.Factory(lambda call: call.method in _IDEMPOTENT_METHODS, takes_self=True)
+    )
     recover: Callable[[], Awaitable[Envelope | None]] | None = None
     recover_on: type[APIStatusError] = ConflictError
     unknown_outcome: str = "the request may or may not have been applied"
@@ -240,8 +243,9 @@ class HTTPTransport:
 
     async def _attempt(self, call: Call, outcome_unknown: bool) -> Envelope | _Failed:
         """Send once; return the envelope, or a retryable failure; raise anything final."""
+        path = self._account_path + call.path
         try:
-            response = await self._send(call)
+            response = await self._send(call, path)
         except httpx.TransportError as exc:
             if self._pool.is_closed:  # the pool was closed under this request: do not retry
                 raise self._closed_error(call) from exc
@@ -249,7 +253,6 @@ class HTTPTransport:
                 Failure.NOT_SENT if isinstance(exc, _NOT_SENT_ERRORS) else Failure.UNKNOWN_OUTCOME
             )
             return _Failed(failure, exc, type(exc).__name__)
-        path = self._account_path + call.path
         try:
             envelope = decode(response.status_code, response.content, method=call.method, path=path)
         except APIStatusError as error:
@@ -276,8 +279,10 @@ class HTTPTransport:
     ) -> float | None:
         """Return the wait before the next attempt, or ``None`` if there must be none."""
         policy = self.retry
-        repeatable = call.repeatable or call.method in _IDEMPOTENT_METHODS
-        if not may_repeat(failed.failure, repeatable=repeatable) or attempt > policy.max_retries:
+        if (
+            not may_repeat(failed.failure, repeatable=call.repeatable)
+            or attempt > policy.max_retries
+        ):
             return None
         if failed.retry_after is not None:
             if failed.retry_after > policy.max_retry_after:
@@ -299,8 +304,7 @@ class HTTPTransport:
         )
         return await call.recover()
 
-    async def _send(self, call: Call) -> httpx.Response:
-        path = self._account_path + call.path
+    async def _send(self, call: Call, path: str) -> httpx.Response:
         blocked = self.limiter.blocked_for
         if blocked > self.retry.max_retry_after:
             raise RateLimitError(

@@ -36,7 +36,8 @@ def test_import_maps_the_good_rows_and_reports_each_bad_row_by_line(
     assert "3 rows not applied" in result.stdout
     for line, item in ((5, "+0123"), (19, "not a number"), (31, "")):
         assert any(row.split("│")[1].strip() == str(line) for row in _rows(result.stdout)), line
-        assert item in result.stdout
+        if item:  # the blank row is named by its line alone
+            assert item in result.stdout
     mapped = {n.phone_number for n in served.emulator.state.phone_numbers(sid)}
     assert mapped == set(GOOD) - {GOOD[3], GOOD[17], GOOD[29]}
 

@@ -236,7 +236,7 @@ async def test_cancelling_a_call_waiting_to_retry_returns_promptly_and_sends_not
             await anyio.sleep(0.3)
 
     assert scope.cancelled_caught
-    assert elapsed < 0.45
+    assert elapsed < 1.0  # not the 5 s the retry would have waited
     assert len(server.received) == 1
 
 
