@@ -6,11 +6,16 @@ hands it to a fixed set of ``concurrency`` workers over a zero-buffer stream, so
 resource method (which goes through the client's limiter and retry policy: the bulk layer
 retries nothing itself) and emits an :class:`ItemOutcome`. Invalid items and duplicates are
 accounted for by the producer without being sent.
+
+To find duplicates, each distinct item's key (an int: :mod:`._keyset`) is remembered once it is
+settled: in a :class:`~._keyset.KeySet` if it is in place, with its error if it failed. Items
+failed unsent by a fatal error are not remembered: their duplicates meet the same fatal error.
+With ``deduplicate=False`` nothing is remembered per item.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -26,6 +31,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
+from ._keyset import KeySet, network_key, phone_key
 from ._models import PhoneNumber, WhitelistedIp
 from ._validation import normalize_phone_number, parse_ip, validate_mode, validate_path_segment
 
@@ -147,7 +153,7 @@ class BulkResult(Generic[T]):
 class _Job(Generic[P]):
     index: int
     item: object
-    key: Hashable
+    key: int
     payload: P
 
 
@@ -157,11 +163,15 @@ class _Run(Generic[P, T]):
 
     send: Callable[[P], Awaitable[T]]
     output: MemoryObjectSendStream[ItemOutcome[T]]
-    existing: dict[Hashable, T]
+    existing: dict[int, T]
+    #: Whether duplicates are found (and sent once); if not, nothing below is kept per key.
+    deduplicate: bool = True
     #: Keys whose first occurrence is in flight, with the duplicates waiting for its outcome.
-    in_flight: dict[Hashable, list[tuple[int, object]]] = attrs.Factory(dict)
-    #: Keys already settled: None if in place, else the error it failed with.
-    settled: dict[Hashable, Exception | None] = attrs.Factory(dict)
+    in_flight: dict[int, list[tuple[int, object]]] = attrs.Factory(dict)
+    #: Keys settled in place ("created" or "exists").
+    settled: KeySet = attrs.Factory(KeySet)
+    #: Keys whose first occurrence was sent and failed, with its error.
+    failed: dict[int, Exception] = attrs.Factory(dict)
     fatal_error: ExotelError | None = None
     input_error: BaseException | None = None
 
@@ -224,6 +234,7 @@ class Bulk:
         concurrency: int = 20,
         on_progress: ProgressCallback | None = None,
         skip_existing: bool = False,
+        deduplicate: bool = True,
     ) -> BulkResult[PhoneNumber]:
         """Map every number to the trunk; return one outcome per number, in input order.
 
@@ -235,6 +246,12 @@ class Bulk:
             concurrency: How many requests may be in flight at once.
             on_progress: Called as ``on_progress(done, total_or_None)`` after each item.
             skip_existing: List the trunk's numbers first and send only the others.
+            deduplicate: Send a number that occurs more than once in the input only once; its
+                later occurrences get the first one's outcome (``"exists"`` if it is in place,
+                else ``"failed"`` with its error). This remembers every distinct number (about
+                15 bytes each; see :meth:`stream_phone_numbers`). Pass ``False`` for input you
+                know to be free of duplicates: nothing is remembered, and a duplicate is sent
+                again and comes back ``"exists"`` (the API answers 409).
 
         Raises:
             InvalidParameterError: for a bad ``trunk_sid``, ``mode`` or ``concurrency``,
@@ -247,6 +264,7 @@ class Bulk:
             concurrency=concurrency,
             on_progress=on_progress,
             skip_existing=skip_existing,
+            deduplicate=deduplicate,
         ) as stream:
             return await _collect(stream)
 
@@ -258,6 +276,7 @@ class Bulk:
         concurrency: int = 20,
         on_progress: ProgressCallback | None = None,
         skip_existing: bool = False,
+        deduplicate: bool = True,
     ) -> BulkResult[WhitelistedIp]:
         """Whitelist every address or range; return one outcome per item, in input order.
 
@@ -267,6 +286,10 @@ class Bulk:
             concurrency: How many requests may be in flight at once.
             on_progress: Called as ``on_progress(done, total_or_None)`` after each item.
             skip_existing: List the trunk's addresses first and send only the others.
+            deduplicate: Send an address or range given more than once (``"a.b.c.d"`` and
+                ``"a.b.c.d/32"`` are the same) only once, as in :meth:`map_phone_numbers`.
+                Pass ``False`` for input known to be free of duplicates: nothing is remembered
+                per item, and a duplicate is sent again and comes back ``"exists"``.
         """
         async with self.stream_whitelist_ips(
             trunk_sid,
@@ -274,6 +297,7 @@ class Bulk:
             concurrency=concurrency,
             on_progress=on_progress,
             skip_existing=skip_existing,
+            deduplicate=deduplicate,
         ) as stream:
             return await _collect(stream)
 
@@ -287,24 +311,31 @@ class Bulk:
         concurrency: int = 20,
         on_progress: ProgressCallback | None = None,
         skip_existing: bool = False,
+        deduplicate: bool = True,
     ) -> AsyncIterator[BulkStream[PhoneNumber]]:
         """Like :meth:`map_phone_numbers`, but yield outcomes as they finish.
 
-        Nothing is kept once an outcome is handed over, so memory stays flat for inputs too
-        large to keep results for::
+        No outcome is kept once it is handed over, for inputs too large to keep results for::
 
             async with client.bulk.stream_phone_numbers(sid, numbers) as outcomes:
                 async for outcome in outcomes:
                     journal.write(outcome)
+
+        What does grow with the input is the record of the numbers already seen, which
+        ``deduplicate`` needs: 10 to 15 bytes per distinct number (up to 25 while that
+        table grows), plus the error of each number that failed. With
+        ``deduplicate=False`` nothing is kept per number and memory stays flat whatever the
+        input's size; a duplicate is then sent again and comes back ``"exists"``.
 
         Leaving the block early cancels the work still in flight.
         """
         validate_path_segment(trunk_sid, "trunk_sid")
         validate_mode(mode)
         phone_numbers = self._client.phone_numbers
-        existing: dict[Hashable, PhoneNumber] = {}
+        existing: dict[int, PhoneNumber] = {}
         if skip_existing:
-            existing = {n.phone_number: n for n in await phone_numbers.list(trunk_sid)}
+            records = await phone_numbers.list(trunk_sid)
+            existing = _by_key(records, lambda n: phone_key(n.phone_number))
 
         async def send(number: str) -> PhoneNumber:
             return await phone_numbers.map(trunk_sid, number, mode=mode)
@@ -316,6 +347,7 @@ class Bulk:
             existing=existing,
             concurrency=concurrency,
             on_progress=on_progress,
+            deduplicate=deduplicate,
         ) as stream:
             yield stream
 
@@ -328,13 +360,19 @@ class Bulk:
         concurrency: int = 20,
         on_progress: ProgressCallback | None = None,
         skip_existing: bool = False,
+        deduplicate: bool = True,
     ) -> AsyncIterator[BulkStream[WhitelistedIp]]:
-        """Like :meth:`whitelist_ips`, but yield outcomes as they finish."""
+        """Like :meth:`whitelist_ips`, but yield outcomes as they finish.
+
+        Memory is as for :meth:`stream_phone_numbers`: flat with ``deduplicate=False``, else
+        10 to 15 bytes per distinct address or range (up to 25 while that table grows).
+        """
         validate_path_segment(trunk_sid, "trunk_sid")
         whitelisted_ips = self._client.whitelisted_ips
-        existing: dict[Hashable, WhitelistedIp] = {}
+        existing: dict[int, WhitelistedIp] = {}
         if skip_existing:
-            existing = {(w.ip, w.mask): w for w in await whitelisted_ips.list(trunk_sid)}
+            records = await whitelisted_ips.list(trunk_sid)
+            existing = _by_key(records, lambda w: network_key(w.ip, w.mask))
 
         async def send(network: tuple[str, int]) -> WhitelistedIp:
             return await whitelisted_ips.add(trunk_sid, network[0], mask=network[1])
@@ -346,18 +384,30 @@ class Bulk:
             existing=existing,
             concurrency=concurrency,
             on_progress=on_progress,
+            deduplicate=deduplicate,
         ) as stream:
             yield stream
 
 
-def _prepare_number(item: object) -> tuple[Hashable, str]:
+def _prepare_number(item: object) -> tuple[int, str]:
     number = normalize_phone_number(item)
-    return number, number
+    return phone_key(number), number
 
 
-def _prepare_network(item: object) -> tuple[Hashable, tuple[str, int]]:
+def _prepare_network(item: object) -> tuple[int, tuple[str, int]]:
     network = parse_ip(item)
-    return network, network
+    return network_key(*network), network
+
+
+def _by_key(records: Iterable[T], key: Callable[[T], int]) -> dict[int, T]:
+    """The trunk's records by key, leaving out any that no valid input item could equal."""
+    keyed: dict[int, T] = {}
+    for record in records:
+        try:
+            keyed[key(record)] = record
+        except ValueError:
+            continue  # not in canonical form: never matched an input item before keys were ints
+    return keyed
 
 
 async def _collect(stream: BulkStream[T]) -> BulkResult[T]:
@@ -375,18 +425,19 @@ async def _collect(stream: BulkStream[T]) -> BulkResult[T]:
 async def _execute(
     items: Iterable[Any] | AsyncIterable[Any],
     *,
-    prepare: Callable[[object], tuple[Hashable, P]],
+    prepare: Callable[[object], tuple[int, P]],
     send: Callable[[P], Awaitable[T]],
-    existing: dict[Hashable, T],
+    existing: dict[int, T],
     concurrency: int,
     on_progress: ProgressCallback | None,
+    deduplicate: bool,
 ) -> AsyncIterator[BulkStream[T]]:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidParameterError("concurrency", concurrency, "expected an int >= 1")
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job[P]](0)
     send_out, receive_out = anyio.create_memory_object_stream[ItemOutcome[T]](concurrency)
-    run: _Run[P, T] = _Run(send=send, output=send_out, existing=existing)
+    run: _Run[P, T] = _Run(send=send, output=send_out, existing=existing, deduplicate=deduplicate)
     async with anyio.create_task_group() as tg, receive_out:
         tg.start_soon(_produce, items, prepare, run, send_jobs, send_out.clone())
         for _ in range(concurrency):
@@ -403,7 +454,7 @@ async def _execute(
 
 async def _produce(
     items: Iterable[Any] | AsyncIterable[Any],
-    prepare: Callable[[object], tuple[Hashable, P]],
+    prepare: Callable[[object], tuple[int, P]],
     run: _Run[P, T],
     jobs: MemoryObjectSendStream[_Job[P]],
     output: MemoryObjectSendStream[ItemOutcome[T]],
@@ -421,10 +472,11 @@ async def _produce(
         outcome = _settled_outcome(run, key, item, index)
         if outcome is not None:
             await output.send(outcome)
-        elif key in run.in_flight:
+        elif run.deduplicate and key in run.in_flight:
             run.in_flight[key].append((index, item))  # sent once; waits for the first
         else:
-            run.in_flight[key] = []
+            if run.deduplicate:
+                run.in_flight[key] = []
             await jobs.send(_Job(index, item, key, payload))
 
     async with jobs, output:
@@ -440,16 +492,26 @@ async def _produce(
 
 
 def _settled_outcome(
-    run: _Run[Any, T], key: Hashable, item: object, index: int
+    run: _Run[Any, T], key: int, item: object, index: int
 ) -> ItemOutcome[T] | None:
+    """The outcome of an item whose key is already settled, without sending it; else None."""
     if key in run.existing:
         return ItemOutcome(item, "exists", value=run.existing[key], index=index)
-    if key in run.settled:
-        error = run.settled[key]
-        if error is None:
-            return ItemOutcome(item, "exists", index=index)
+    if not run.deduplicate:
+        return None
+    error = run.failed.get(key)
+    if error is not None:
         return ItemOutcome(item, "failed", error=error, index=index)
+    if key in run.settled:
+        return ItemOutcome(item, "exists", index=index)
     return None
+
+
+def _duplicate_outcome(first: ItemOutcome[T], item: object, index: int) -> ItemOutcome[T]:
+    """The outcome of a duplicate of the item whose outcome is ``first``."""
+    if first.status == "failed":
+        return ItemOutcome(item, "failed", error=first.error, index=index)
+    return ItemOutcome(item, "exists", index=index)
 
 
 async def _work(
@@ -459,18 +521,31 @@ async def _work(
 ) -> None:
     async with jobs, output:
         async for job in jobs:
-            outcome = await _attempt(run, job)
-            run.settled[job.key] = outcome.error if outcome.status == "failed" else None
+            if run.fatal_error is not None:
+                # Unsent, and not remembered: a later duplicate meets the same fatal error.
+                outcome: ItemOutcome[T] = ItemOutcome(
+                    job.item, "failed", error=run.fatal_error, index=job.index
+                )
+            else:
+                outcome = await _attempt(run, job)
+                _remember(run, job.key, outcome)
             await output.send(outcome)
             for index, item in run.in_flight.pop(job.key, ()):
-                duplicate = _settled_outcome(run, job.key, item, index)
-                assert duplicate is not None
-                await output.send(duplicate)
+                await output.send(_duplicate_outcome(outcome, item, index))
+
+
+def _remember(run: _Run[Any, T], key: int, outcome: ItemOutcome[T]) -> None:
+    """Record how the first occurrence of ``key`` settled, for its later duplicates."""
+    if not run.deduplicate:
+        return
+    if outcome.status == "failed":
+        assert outcome.error is not None
+        run.failed[key] = outcome.error
+    else:
+        run.settled.add(key)
 
 
 async def _attempt(run: _Run[P, T], job: _Job[P]) -> ItemOutcome[T]:
-    if run.fatal_error is not None:
-        return ItemOutcome(job.item, "failed", error=run.fatal_error, index=job.index)
     try:
         value = await run.send(job.payload)
     except ConflictError:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 
 import anyio
 import httpx
 import pytest
+import wire
 from anyio import wait_all_tasks_blocked
 
 from exotel_trunking import (
     AsyncTrunkingClient,
     AuthenticationError,
+    BadRequestError,
     BulkFailureError,
     InvalidParameterError,
     NotFoundError,
@@ -285,3 +287,196 @@ async def test_every_number_lands_exactly_once_through_503s_429s_and_dropped_con
     mapped = [n.phone_number for n in emulator.state.phone_numbers(sid)]
     assert sorted(mapped) == numbers(400)
     assert emulator.counters.by_fault["drop_after"] > 0  # the scenario really was exercised
+
+
+# -- duplicates: sent once, remembered compactly, or not at all with deduplicate=False ---------
+
+
+def ip_posts(emulator: Emulator) -> int:
+    return sum(1 for r in emulator.requests if r.method == "POST" and "whitelisted-ips" in r.path)
+
+
+def scripted(answer: Callable[[int, str], httpx.Response]) -> tuple[httpx.MockTransport, list[str]]:
+    """A transport answering the n-th mapping request (from 0), of ``number``, with ``answer``."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        number = json.loads(request.content)["phone_number"]
+        sent.append(number)
+        return answer(len(sent) - 1, number)
+
+    return httpx.MockTransport(handler), sent
+
+
+def mapped(number: str) -> httpx.Response:
+    data = {"id": number[1:], "phone_number": number, "trunk_sid": "t1"}
+    return httpx.Response(200, json=wire.single("reference", data, method="POST"))
+
+
+def refused(status: int) -> httpx.Response:
+    body = wire.failure("reference", status, 1001, "Refused", "scripted failure")
+    return httpx.Response(status, json=body)
+
+
+async def test_each_distinct_number_is_sent_once_and_first_occurrences_are_the_ones_sent(
+    emulator: Emulator,
+) -> None:
+    distinct = numbers(150)
+    spelled = [n[:3] + " " + n[3:8] + "-" + n[8:] for n in distinct]  # another spelling
+    items = distinct + spelled + distinct[::-1]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.map_phone_numbers(sid, items, concurrency=25)
+    assert posts(emulator) == 150
+    assert [o.status for o in result.outcomes] == ["created"] * 150 + ["exists"] * 300
+    assert all(o.value is None for o in result.existing)  # only skip_existing brings records
+
+
+async def test_each_distinct_network_is_sent_once(emulator: Emulator) -> None:
+    items = [
+        "203.0.113.5",
+        "203.0.113.5/32",  # the same network as the bare address
+        "203.0.113.0/24",
+        "203.0.113.0",  # not the /24: a different network
+        "203.0.113.0/24",
+        "203.0.113.5",
+    ]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.whitelist_ips(sid, items, concurrency=6)
+    assert ip_posts(emulator) == 3
+    statuses = [o.status for o in result.outcomes]
+    assert statuses == ["created", "exists", "created", "created", "exists", "exists"]
+
+
+async def test_a_failed_first_occurrence_fails_its_later_duplicates_with_its_error() -> None:
+    bad = "+919800000001"
+    transport, sent = scripted(lambda _, n: refused(400) if n == bad else mapped(n))
+    items = [bad, "+919800000002", "+91 98000 00001", "+919800000003", bad]
+    async with AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as c:
+        result = await c.bulk.map_phone_numbers("t1", items, concurrency=1)
+    assert sent.count(bad) == 1
+    assert [o.status for o in result.outcomes] == [
+        "failed",
+        "created",
+        "failed",
+        "created",
+        "failed",
+    ]
+    first = result.outcomes[0].error
+    assert isinstance(first, BadRequestError)
+    assert result.outcomes[2].error is first
+    assert result.outcomes[4].error is first
+    assert result.fatal_error is None
+
+
+async def test_a_duplicate_arriving_while_its_first_is_in_flight_waits_for_its_outcome() -> None:
+    release = anyio.Event()
+    sent: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["phone_number"])
+        await release.wait()
+        return refused(400)
+
+    transport = httpx.MockTransport(handler)
+    items = ["+919800000001", "+919800000001", "+91 9800000001"]
+    client = AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None)
+    async with client, client.bulk.stream_phone_numbers("t1", items, concurrency=3) as stream:
+        await wait_all_tasks_blocked()  # every item has been read by now
+        assert sent == ["+919800000001"]
+        assert [i for i, _ in stream._run.in_flight[919800000001]] == [1, 2]
+        release.set()
+        outcomes = [o async for o in stream]
+    assert sent == ["+919800000001"]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    assert all(o.status == "failed" for o in outcomes)
+    assert len({id(o.error) for o in outcomes}) == 1
+
+
+async def test_a_fatal_stop_remembers_the_fatal_error_once_not_each_unsent_item() -> None:
+    transport, sent = scripted(lambda n, number: mapped(number) if n < 5 else refused(401))
+    items = [*numbers(300), *numbers(5), "+919800000299"]
+    client = AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None)
+    async with client, client.bulk.stream_phone_numbers("t1", items, concurrency=1) as stream:
+        outcomes = sorted([o async for o in stream], key=lambda o: o.index)
+        run = stream._run
+    assert len(sent) == 6  # five mapped, then the 401 that stopped the batch
+    assert isinstance(stream.fatal_error, AuthenticationError)
+    assert len(run.settled) == 5
+    assert list(run.failed) == [919800000005]  # the one sent; the 294 unsent are not stored
+    assert run.in_flight == {}
+    expected = ["created"] * 5 + ["failed"] * 295 + ["exists"] * 5 + ["failed"]
+    assert [o.status for o in outcomes] == expected
+    assert all(o.error is stream.fatal_error for o in outcomes[5:300])
+    assert outcomes[-1].error is stream.fatal_error  # a duplicate of an unsent item
+
+
+async def test_deduplicate_false_sends_duplicates_and_the_api_reports_them_existing(
+    emulator: Emulator,
+) -> None:
+    items = ["+919800000001", "+919800000002", "+91 98000 00001"]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        async with client.bulk.stream_phone_numbers(
+            sid, items, concurrency=1, deduplicate=False
+        ) as stream:
+            outcomes = sorted([o async for o in stream], key=lambda o: o.index)
+            run = stream._run
+        result = await client.bulk.map_phone_numbers(sid, items[:1], deduplicate=False)
+    assert posts(emulator) == 4
+    assert [o.status for o in outcomes] == ["created", "created", "exists"]
+    assert len(run.settled) == 0  # nothing was kept per number
+    assert run.failed == {}
+    assert run.in_flight == {}
+    assert [o.status for o in result.outcomes] == ["exists"]
+
+
+async def test_deduplicate_false_sends_duplicate_networks_too(emulator: Emulator) -> None:
+    items = ["203.0.113.5", "203.0.113.5/32"]
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.whitelist_ips(sid, items, concurrency=1, deduplicate=False)
+        async with client.bulk.stream_whitelist_ips(sid, items, deduplicate=False) as stream:
+            again = [o.status async for o in stream]
+    assert ip_posts(emulator) == 4
+    assert [o.status for o in result.outcomes] == ["created", "exists"]
+    assert again == ["exists", "exists"]
+
+
+async def test_deduplicate_false_still_honours_skip_existing(emulator: Emulator) -> None:
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        await client.bulk.map_phone_numbers(sid, numbers(3))
+        before = posts(emulator)
+        result = await client.bulk.map_phone_numbers(
+            sid, numbers(5), skip_existing=True, deduplicate=False
+        )
+    assert posts(emulator) - before == 2
+    assert [o.status for o in result.outcomes] == ["exists"] * 3 + ["created"] * 2
+    assert all(o.value is not None for o in result.existing)
+
+
+async def test_skip_existing_ignores_listed_records_no_input_item_can_equal() -> None:
+    listed = [
+        wire.phone_number_record("reference", 0, phone_number="+91 98000 00001"),
+        wire.phone_number_record("reference", 1, phone_number="+919800000002"),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(
+                200,
+                json=wire.per_item(
+                    "reference", [wire.item_ok("reference", r) for r in listed], method="GET"
+                ),
+            )
+        number = json.loads(request.content)["phone_number"]
+        return mapped(number)
+
+    transport = httpx.MockTransport(handler)
+    async with AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as c:
+        result = await c.bulk.map_phone_numbers(
+            "t1", ["+919800000001", "+919800000002"], skip_existing=True
+        )
+    assert [o.status for o in result.outcomes] == ["created", "exists"]
