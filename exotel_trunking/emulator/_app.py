@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 from collections.abc import Callable
@@ -55,6 +56,50 @@ def _non_negative_int(text: str, name: str, *, low: int, high: int | None = None
     return int(text)
 
 
+def _path_value(value: str, name: str) -> str:
+    try:
+        return validate_path_segment(value, name)
+    except InvalidParameterError as error:
+        raise EmulatedError.from_validation(error) from None
+
+
+def _check_account(account_sid: str, expected: str) -> None:
+    if account_sid != expected:
+        raise EmulatedError.forbidden(account_sid)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(method: str, path: str, account_sid: str) -> tuple[str, str]:
+    """The handler's name and the trunk sid for ``method`` on ``path`` in ``account_sid``.
+
+    Cached (only answers are, never errors): clients send the same few paths over and over.
+
+    Raises:
+        EmulatedError: 403 for another account, 404 for an unknown path, 405 for a method
+            the path does not take, 400 for an invalid trunk sid.
+    """
+    raw = path.rstrip("/") or "/"
+    segments = [unquote(segment) for segment in raw.split("/")[1:]]
+    if len(segments) < 4 or segments[:2] != ["v2", "accounts"] or segments[3] != "trunks":
+        if segments[:2] == ["v2", "accounts"] and len(segments) >= 3:
+            _check_account(segments[2], account_sid)
+        raise EmulatedError.route_not_found(method, path)
+    _check_account(segments[2], account_sid)
+    rest = segments[4:]
+    if not rest:
+        methods, trunk_sid = _TRUNKS, ""
+    elif len(rest) == 2 and rest[1] in _SUB_RESOURCES:
+        methods, trunk_sid = _SUB_RESOURCES[rest[1]], rest[0]
+    else:
+        raise EmulatedError.route_not_found(method, path)
+    name = methods.get(method)
+    if name is None:
+        raise EmulatedError.method_not_allowed(method, path)
+    if trunk_sid:
+        trunk_sid = _path_value(trunk_sid, "trunk_sid")
+    return name, trunk_sid
+
+
 class ApiApp:
     """Routes and answers API requests for one account.
 
@@ -82,6 +127,8 @@ class ApiApp:
         self._ids = ids
         self._knobs = knobs
         self._expected_credentials = f"{api_key}:{api_token}".encode()
+        # What clients send: recognised without decoding (still compared in constant time).
+        self._expected_header = b"Basic " + base64.b64encode(self._expected_credentials)
 
     def __repr__(self) -> str:
         return f"ApiApp(account_sid={self._state.account_sid!r}, dialect={self._envelopes.name!r})"
@@ -113,6 +160,8 @@ class ApiApp:
 
     def _authenticate(self, request: EmulatedRequest) -> None:
         header = request.header("authorization") or ""
+        if hmac.compare_digest(header.encode("utf-8", "replace"), self._expected_header):
+            return
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic" or not encoded.strip():
             raise EmulatedError.unauthorized("Missing HTTP Basic credentials (API key and token)")
@@ -125,38 +174,9 @@ class ApiApp:
             raise EmulatedError.unauthorized("Invalid API key or token")
 
     def _route(self, request: EmulatedRequest) -> tuple[Handler, str]:
-        raw = request.path.rstrip("/") or "/"
-        segments = [unquote(segment) for segment in raw.split("/")[1:]]
-        if len(segments) < 4 or segments[:2] != ["v2", "accounts"] or segments[3] != "trunks":
-            if segments[:2] == ["v2", "accounts"] and len(segments) >= 3:
-                self._check_account(segments[2])
-            raise EmulatedError.route_not_found(request.method, request.path)
-        self._check_account(segments[2])
-        rest = segments[4:]
-        if not rest:
-            methods, trunk_sid = _TRUNKS, ""
-        elif len(rest) == 2 and rest[1] in _SUB_RESOURCES:
-            methods, trunk_sid = _SUB_RESOURCES[rest[1]], rest[0]
-        else:
-            raise EmulatedError.route_not_found(request.method, request.path)
-        name = methods.get(request.method)
-        if name is None:
-            raise EmulatedError.method_not_allowed(request.method, request.path)
-        if trunk_sid:
-            trunk_sid = self._path_value(trunk_sid, "trunk_sid")
+        name, trunk_sid = _resolve(request.method, request.path, self._state.account_sid)
         handler: Handler = getattr(ApiApp, name)
         return handler, trunk_sid
-
-    def _check_account(self, account_sid: str) -> None:
-        if account_sid != self._state.account_sid:
-            raise EmulatedError.forbidden(account_sid)
-
-    @staticmethod
-    def _path_value(value: str, name: str) -> str:
-        try:
-            return validate_path_segment(value, name)
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
 
     def _body(self, request: EmulatedRequest) -> dict[str, Any]:
         if self._envelopes.name == "live":
@@ -212,7 +232,7 @@ class ApiApp:
         values = parse_qs(request.query, keep_blank_values=True).get("trunk_sid", [""])
         if not values[0]:
             raise EmulatedError.missing_field("trunk_sid")
-        trunk = self._state.delete_trunk(self._path_value(values[0], "trunk_sid"))
+        trunk = self._state.delete_trunk(_path_value(values[0], "trunk_sid"))
         return self._envelopes.deleted(request.method, request_id, trunk)
 
     def _map_phone_number(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import deque
@@ -49,8 +50,18 @@ _BAD_GATEWAY_PAGE = (
 )
 
 
+#: What :meth:`Emulator.handle` reports if it ends before an answer was made (cancelled).
+_UNANSWERED = Exchange(None)
+
+
+@functools.lru_cache(maxsize=1)
+def _utc_second(second: int) -> datetime:
+    return datetime.fromtimestamp(second, timezone.utc)
+
+
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """The current UTC time to the second (one ``datetime`` made per second, not per call)."""
+    return _utc_second(int(time.time()))
 
 
 def _rules(faults: FaultSpec) -> list[FaultRule]:
@@ -327,7 +338,7 @@ class Emulator:
             self.knobs.concurrency_limit is not None
             and self._in_flight > self.knobs.concurrency_limit
         )
-        exchange = Exchange(None)
+        exchange = _UNANSWERED
         fault: FaultKind | None = None
         try:
             delay = self.knobs.sample_latency(self._rng)
@@ -339,7 +350,7 @@ class Emulator:
                 return exchange
             fault = self.faults.choose(request.method, request.path, self._rng)
             exchange = await self._respond(request, fault, read_timeout)
-            if exchange.response is not None:
+            if exchange.response is not None and decision is not None:
                 with_headers = self._with_rate_headers(exchange.response, decision)
                 exchange = attrs.evolve(exchange, response=with_headers)
             return exchange

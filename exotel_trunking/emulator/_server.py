@@ -1,25 +1,42 @@
-"""The network front end: HTTP/1.1 with h11 over anyio sockets, on asyncio or trio.
+"""The network front end: HTTP/1.1 with h11, on asyncio or trio.
 
 Keep-alive connections with Content-Length bodies; a ``drop_*`` fault really closes the
 socket, a ``slow`` one really waits (and gives up as soon as the client hangs up); idle
 keep-alive connections are closed after the ``idle_timeout`` knob; connections are counted in
 ``emulator.connections``.
+
+anyio opens the listening sockets. Each connection is a :class:`_Conversation`: h11 and the
+loop that reads a request, lets the emulator answer it and writes the answer. What carries its
+bytes depends on the event loop, and either way every byte is read as soon as it comes, so a
+client that hangs up is noticed at once (even during a slow answer) and the conversation ends
+without answering, as a real server's write would fail:
+
+* on asyncio, protocol callbacks feed h11 directly (:class:`_ProtocolConversation`): an anyio
+  stream needs a reader task, and registers and unregisters the socket with the selector on
+  every receive, which together cost about a fifth of a request's CPU;
+* elsewhere (trio), one reader task per connection receives from an anyio stream
+  (:class:`_StreamConversation`).
 """
 
 from __future__ import annotations
 
+import abc
+import asyncio  # noqa: TID251 - only on asyncio, see the module's docstring
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from http import HTTPStatus
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
+from anyio.streams.stapled import MultiListener
 
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
 
@@ -31,7 +48,13 @@ __all__ = ["base_url", "run_server", "serve"]
 logger = logging.getLogger("exotel_trunking.emulator")
 
 _MAX_BODY = 1 << 20
+_READ_SIZE = 1 << 16
+# anyio's default backlog, which the asyncio server would otherwise lower to 100.
+_BACKLOG = 65536
 _SERVER_NAME = b"exotel-trunking-emulator"
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+# h11's events are immutable: one will do for every answer.
+_END_OF_MESSAGE = h11.EndOfMessage()
 # Errors that mean the peer went away or the socket is unusable: the connection just ends.
 _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
@@ -70,7 +93,10 @@ async def run_server(
         task_status.started(url)
         if on_ready is not None:
             on_ready(url)
-        await listener.serve(functools.partial(_serve_connection, emulator))
+        if _in_asyncio_task():
+            await _serve_with_protocols(emulator, listener)
+        else:
+            await listener.serve(functools.partial(_serve_stream, emulator))
 
 
 @asynccontextmanager
@@ -84,91 +110,23 @@ async def serve(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> A
             task_group.cancel_scope.cancel()
 
 
-def _peer(stream: anyio.abc.SocketStream) -> str | None:
+def _in_asyncio_task() -> bool:
+    """Whether the caller runs in an asyncio task (not in trio, even one hosted by asyncio)."""
     try:
-        address = stream.extra(SocketAttribute.remote_address)  # noqa: S610
-    except anyio.TypedAttributeLookupError:
-        return None
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no asyncio event loop running
+        return False
+
+
+def _host(address: object) -> str | None:
+    """The IP address of a socket address, if it is an IP one."""
     return str(address[0]) if isinstance(address, tuple) else None
 
 
-async def _serve_connection(emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
-    emulator.connections.connection_opened()
-    try:
-        await _converse(emulator, h11.Connection(h11.SERVER), stream, _peer(stream))
-    except _GONE:
-        pass
-    except Exception:
-        # One broken connection must never take the listener (and every other one) down.
-        logger.exception("emulator connection failed")
-    finally:
-        with anyio.CancelScope(shield=True):
-            await stream.aclose()
-        emulator.connections.connection_closed()
-
-
-async def _converse(
-    emulator: Emulator, conn: h11.Connection, stream: anyio.abc.SocketStream, peer: str | None
-) -> None:
-    """Answer requests on one connection until either side ends it."""
-    while True:
-        try:
-            request = await _read_request(conn, stream, peer, emulator.knobs.idle_timeout)
-        except h11.RemoteProtocolError as error:
-            await _refuse(conn, stream, error.error_status_hint, "Malformed HTTP request")
-            return
-        except _BodyTooLargeError:
-            await _refuse(conn, stream, 413, "Request body too large")
-            return
-        if request is None:
-            return
-        emulator.connections.requests += 1
-        exchange = await _handle_watching(emulator, conn, stream, request)
-        if exchange is None or exchange.response is None:
-            return  # the client left, or a drop fault: close without answering
-        await _send(conn, stream, exchange.response, head=request.method == "HEAD")
-        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-            return  # e.g. the client asked for "Connection: close"
-        conn.start_next_cycle()
-
-
-async def _read_request(
-    conn: h11.Connection,
-    stream: anyio.abc.SocketStream,
-    peer: str | None,
-    idle_timeout: float | None,
-) -> EmulatedRequest | None:
-    """Read one whole request, or return ``None`` if the connection ends or idles out."""
-    start: h11.Request | None = None
-    body = bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            if conn.they_are_waiting_for_100_continue:
-                # curl sends "Expect: 100-continue" before bodies over 1 KiB, then waits.
-                await stream.send(
-                    conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
-                )
-            # The idle timeout only runs between requests, never inside one.
-            waiting = idle_timeout if conn.their_state is h11.IDLE else None
-            with anyio.move_on_after(waiting):
-                try:
-                    data = await stream.receive()
-                except anyio.EndOfStream:
-                    return None
-                conn.receive_data(data)
-                continue
-            return None  # idle for too long: close the keep-alive connection
-        if isinstance(event, h11.Request):
-            start = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > _MAX_BODY:
-                raise _BodyTooLargeError
-        elif isinstance(event, h11.EndOfMessage) and start is not None:
-            return _to_request(start, bytes(body), peer)
-        else:  # ConnectionClosed, or PAUSED (never reached: one request at a time)
-            return None
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> bytes:
+    """The ``Date`` header's value for ``second`` (formatted once a second, not per answer)."""
+    return formatdate(second, usegmt=True).encode("ascii")
 
 
 def _to_request(start: h11.Request, body: bytes, peer: str | None) -> EmulatedRequest:
@@ -181,71 +139,313 @@ def _to_request(start: h11.Request, body: bytes, peer: str | None) -> EmulatedRe
         method=start.method.decode("ascii", "replace"),
         path=path,
         query=query,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.headers],
+        # Raw names: EmulatedRequest lower-cases them itself (h11's own loop is slower).
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.headers.raw_items()],
         body=body,
         client=peer,
     )
 
 
-async def _handle_watching(
-    emulator: Emulator,
-    conn: h11.Connection,
-    stream: anyio.abc.SocketStream,
-    request: EmulatedRequest,
-) -> Exchange | None:
-    """Let the emulator answer, unless the client hangs up first (then return ``None``)."""
-    exchange: Exchange | None = None
-    async with anyio.create_task_group() as task_group:
+class _Conversation(abc.ABC):
+    """One connection's HTTP/1.1 conversation: read a request, answer it, and again.
 
-        async def watch() -> None:
-            # A client that gave up (read timeout) closes its socket; noticing it ends a slow
-            # answer early, as a real server's write would fail.
+    Subclasses carry the bytes: they feed whatever arrives to ``self._conn``, implement
+    :meth:`_send` and :meth:`_more_data`, and cancel the conversation when the client hangs up.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emulator = emulator
+        self._conn = h11.Connection(h11.SERVER)
+        self._peer: str | None = None
+
+    @abc.abstractmethod
+    async def _send(self, data: bytes) -> None:
+        """Write ``data`` to the client."""
+
+    @abc.abstractmethod
+    async def _more_data(self, idle_timeout: float | None) -> bool:
+        """Wait until more bytes were fed to h11; ``False`` if none came for ``idle_timeout``."""
+
+    async def _converse(self) -> None:
+        """Answer requests until either side ends the connection."""
+        conn, emulator = self._conn, self._emulator
+        while True:
             try:
-                while True:
-                    conn.receive_data(await stream.receive())
-            except _GONE:
-                task_group.cancel_scope.cancel()
+                request = await self._next_request()
+            except h11.RemoteProtocolError as error:
+                await self._refuse(error.error_status_hint, "Malformed HTTP request")
+                return
+            except _BodyTooLargeError:
+                await self._refuse(413, "Request body too large")
+                return
+            if request is None:
+                return
+            emulator.connections.requests += 1
+            exchange = await self._handle(request)
+            if exchange.response is None:
+                return  # a drop fault: close without answering
+            await self._send(self._serialize(exchange.response, head=request.method == "HEAD"))
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return  # e.g. the client asked for "Connection: close"
+            conn.start_next_cycle()
 
-        task_group.start_soon(watch)
+    async def _next_request(self) -> EmulatedRequest | None:
+        """Read one whole request, or return ``None`` if the connection idles out."""
+        conn = self._conn
+        start: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if conn.they_are_waiting_for_100_continue:
+                    # curl sends "Expect: 100-continue" before bodies over 1 KiB, then waits.
+                    interim = h11.InformationalResponse(status_code=100, headers=[])
+                    await self._send(conn.send(interim) or b"")
+                    continue  # the body may have come in the meantime
+                # The idle timeout only runs between requests, never inside one.
+                idle = conn.their_state is h11.IDLE
+                if not await self._more_data(self._emulator.knobs.idle_timeout if idle else None):
+                    return None  # idle for too long: close the keep-alive connection
+            # Exact types, as h11 checks its own (its events' base class is an ABC: slower).
+            elif type(event) is h11.Request:
+                start = event
+            elif type(event) is h11.Data:
+                body += event.data
+                if len(body) > _MAX_BODY:
+                    raise _BodyTooLargeError
+            elif type(event) is h11.EndOfMessage and start is not None:
+                return _to_request(start, bytes(body), self._peer)
+            else:  # ConnectionClosed, or PAUSED (never reached: one request at a time)
+                return None
+
+    async def _handle(self, request: EmulatedRequest) -> Exchange:
+        """Let the emulator answer (an emulator bug answers 500)."""
         try:
-            exchange = await emulator.handle(request)
+            return await self._emulator.handle(request)
         except Exception:
             logger.exception("emulator failed on %s %s", request.method, request.path)
-            exchange = Exchange(EmulatedResponse.json(500, {"error": "emulator failure"}))
-        task_group.cancel_scope.cancel()
-    return exchange
+            return Exchange(EmulatedResponse.json(500, {"error": "emulator failure"}))
+
+    def _serialize(self, response: EmulatedResponse, *, head: bool = False) -> bytes:
+        """The bytes of ``response``, with ``Server``, ``Date`` and ``Content-Length``."""
+        conn = self._conn
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
+        ]
+        if response.header("server") is None:
+            headers.append((b"server", _SERVER_NAME))
+        headers.append((b"date", _http_date(int(time.time()))))
+        headers.append((b"content-length", b"%d" % len(response.body)))
+        reason = _REASONS.get(response.status, b"")
+        data = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
+        if response.body and not head:
+            data = (data or b"") + (conn.send(h11.Data(data=response.body)) or b"")
+        return (data or b"") + (conn.send(_END_OF_MESSAGE) or b"")
+
+    async def _refuse(self, status: int, message: str) -> None:
+        """Answer a request that could not be read, if the protocol state still allows it."""
+        if self._conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        response = EmulatedResponse.json(status, {"error": message}, [("connection", "close")])
+        try:
+            data = self._serialize(response)
+        except h11.LocalProtocolError:
+            return
+        await self._send(data)
 
 
-async def _send(
-    conn: h11.Connection,
-    stream: anyio.abc.SocketStream,
-    response: EmulatedResponse,
-    *,
-    head: bool = False,
+# -- trio (and any other anyio backend): one reader task per connection -------------------------
+
+
+async def _serve_stream(emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
+    emulator.connections.connection_opened()
+    try:
+        await _StreamConversation(emulator, stream).run()
+    except Exception:
+        # One broken connection must never take the listener (and every other one) down.
+        logger.exception("emulator connection failed")
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+        emulator.connections.connection_closed()
+
+
+class _StreamConversation(_Conversation):
+    """A conversation over an anyio stream, which one reader task receives from throughout."""
+
+    def __init__(self, emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
+        super().__init__(emulator)
+        self._stream = stream
+        with suppress(anyio.TypedAttributeLookupError):
+            self._peer = _host(stream.extra(SocketAttribute.remote_address))  # noqa: S610
+        # Set (then forgotten) by the reader when bytes arrive for a waiting conversation.
+        self._arrived: anyio.Event | None = None
+
+    async def run(self) -> None:
+        """Converse until either side ends the connection."""
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._read, task_group.cancel_scope)
+            try:
+                await self._converse()
+            except _GONE:
+                pass
+            finally:
+                task_group.cancel_scope.cancel()
+
+    async def _read(self, conversation: anyio.CancelScope) -> None:
+        """Feed whatever the client sends to h11; end the conversation when it hangs up."""
+        try:
+            while True:
+                self._conn.receive_data(await self._stream.receive(_READ_SIZE))
+                if self._arrived is not None:
+                    self._arrived.set()
+                    self._arrived = None
+        except _GONE:
+            conversation.cancel()
+
+    async def _send(self, data: bytes) -> None:
+        await self._stream.send(data)
+
+    async def _more_data(self, idle_timeout: float | None) -> bool:
+        arrived = self._arrived = anyio.Event()
+        with anyio.move_on_after(idle_timeout):
+            await arrived.wait()
+            return True
+        return False
+
+
+# -- asyncio: protocol callbacks feed h11 -----------------------------------------------------
+
+
+async def _serve_with_protocols(
+    emulator: Emulator, listener: MultiListener[anyio.abc.SocketStream]
 ) -> None:
-    headers: list[tuple[bytes, bytes]] = [
-        (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
-    ]
-    if response.header("server") is None:
-        headers.append((b"server", _SERVER_NAME))
-    headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
-    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
-    start = h11.Response(
-        status_code=response.status, headers=headers, reason=response.reason.encode("ascii")
-    )
-    data = conn.send(start) or b""
-    if response.body and not head:
-        data += conn.send(h11.Data(data=response.body)) or b""
-    data += conn.send(h11.EndOfMessage()) or b""
-    await stream.send(data)
+    """Accept on ``listener``'s sockets with asyncio servers until cancelled."""
+    loop = asyncio.get_running_loop()
+    live: set[_ProtocolConversation] = set()
+    buffer = memoryview(bytearray(_READ_SIZE))
+    servers: list[asyncio.Server] = []
+    try:
+        for each in listener.listeners:
+            # A duplicate for asyncio to own and close; anyio closes the original.
+            sock = each.extra(SocketAttribute.raw_socket).dup()  # noqa: S610
+            servers.append(
+                await loop.create_server(
+                    functools.partial(_ProtocolConversation, emulator, live, buffer),
+                    sock=sock,
+                    backlog=_BACKLOG,
+                )
+            )
+        await anyio.sleep_forever()
+    finally:
+        for server in servers:
+            server.close()
+        with anyio.CancelScope(shield=True):
+            for conversation in list(live):
+                await conversation.aclose()
 
 
-async def _refuse(
-    conn: h11.Connection, stream: anyio.abc.SocketStream, status: int, message: str
-) -> None:
-    """Answer a request that could not be read, if the protocol state still allows it."""
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    response = EmulatedResponse.json(status, {"error": message}, [("connection", "close")])
-    with suppress(h11.LocalProtocolError):
-        await _send(conn, stream, response)
+class _ProtocolConversation(_Conversation, asyncio.BufferedProtocol):
+    """A conversation fed by asyncio's protocol callbacks, answered by one task.
+
+    A buffered protocol: the transport receives into ``buffer`` (shared by every conversation
+    of a server, as each read is handed over at once) instead of allocating for each read.
+    """
+
+    def __init__(
+        self, emulator: Emulator, live: set[_ProtocolConversation], buffer: memoryview
+    ) -> None:
+        super().__init__(emulator)
+        self._live = live
+        self._buffer = buffer
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = self._loop.create_future()
+        # Set (then forgotten) when bytes arrive for a waiting conversation.
+        self._arrived: asyncio.Future[None] | None = None
+        # Pending while the transport's write buffer is over its high-water mark.
+        self._drained: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the conversation."""
+        self._transport = cast(asyncio.Transport, transport)
+        self._peer = _host(transport.get_extra_info("peername"))
+        self._live.add(self)
+        self._emulator.connections.connection_opened()
+        self._task = self._loop.create_task(self._run())
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where the transport receives into."""
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Feed h11, and wake the conversation if it waits for these bytes."""
+        self._conn.receive_data(bytes(self._buffer[:nbytes]))
+        if self._arrived is not None:
+            if not self._arrived.done():
+                self._arrived.set_result(None)
+            self._arrived = None
+
+    def eof_received(self) -> None:
+        """The client hung up (or will send nothing more): end the conversation now."""
+        self._cancel()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Count the closed connection; end the conversation if it still runs."""
+        self._cancel()
+        self._live.discard(self)
+        self._emulator.connections.connection_closed()
+        self._lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        """Make :meth:`_send` wait until the client reads what was written."""
+        self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        """Let :meth:`_send` go on."""
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    async def aclose(self) -> None:
+        """Hang up now and wait until the conversation has ended (the server is stopping)."""
+        assert self._transport is not None
+        assert self._task is not None
+        self._task.cancel()
+        self._transport.abort()
+        await asyncio.wait([self._lost, self._task])
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        assert self._transport is not None
+        try:
+            await self._converse()
+        except _GONE:
+            pass
+        except Exception:
+            # One broken connection must never take the server (and every other one) down.
+            logger.exception("emulator connection failed")
+        finally:
+            self._transport.close()
+
+    async def _send(self, data: bytes) -> None:
+        assert self._transport is not None
+        if self._transport.is_closing():
+            raise anyio.BrokenResourceError
+        self._transport.write(data)
+        if self._drained is not None:
+            await self._drained
+
+    async def _more_data(self, idle_timeout: float | None) -> bool:
+        arrived = self._arrived = self._loop.create_future()
+        if idle_timeout is None:
+            await arrived
+            return True
+        with anyio.move_on_after(idle_timeout):
+            await arrived
+            return True
+        return False

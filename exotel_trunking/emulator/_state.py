@@ -8,6 +8,7 @@ Records are immutable attrs classes; :class:`AccountState` is the only mutable o
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -50,10 +51,12 @@ _DNS_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _DOMAIN_SUFFIX = ".pstn.exotel.com"
 
 
+@functools.lru_cache(maxsize=64)
 def format_timestamp(moment: datetime) -> str:
     """Render ``moment`` as ISO 8601 UTC with a ``Z``, e.g. ``2025-01-22T10:30:00Z``.
 
-    A naive ``moment`` is taken to be UTC already.
+    A naive ``moment`` is taken to be UTC already. Cached: records made within the same
+    second share their timestamps, and every answer renders some.
     """
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc)
