@@ -23,6 +23,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import anyio
 import anyio.abc
@@ -112,12 +113,13 @@ class _Connection:
             data += conn.send(h11.Data(data=body))
         data += conn.send(h11.EndOfMessage())
         reading = False
+        started = time.perf_counter()
         with anyio.CancelScope(deadline=_deadline(write)) as scope:
             try:
                 await self.stream.send(data)
                 reading = True
                 scope.deadline = _deadline(read)
-                return await self._read_response(scope, read)
+                return await self._read_response(scope, read, started)
             except h11.ProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc)) from exc
             except _SOCKET_ERRORS as exc:
@@ -128,7 +130,9 @@ class _Connection:
             raise httpx.ReadTimeout("timed out reading the response")
         raise httpx.WriteTimeout("timed out sending the request")
 
-    async def _read_response(self, scope: anyio.CancelScope, read: float | None) -> httpx.Response:
+    async def _read_response(
+        self, scope: anyio.CancelScope, read: float | None, started: float
+    ) -> httpx.Response:
         conn = self._h11
         status = 0
         reason = b""
@@ -152,13 +156,15 @@ class _Connection:
             elif isinstance(event, h11.Data):
                 content += event.data
             elif isinstance(event, h11.EndOfMessage):
-                # A stream, not content=: httpx then reads it and records response.elapsed.
-                return httpx.Response(
+                response = httpx.Response(
                     status,
                     headers=headers,
-                    stream=httpx.ByteStream(bytes(content)),
+                    content=bytes(content),
                     extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
                 )
+                # httpx times a response while it reads the body; this one comes read.
+                response.elapsed = timedelta(seconds=time.perf_counter() - started)
+                return response
             elif isinstance(event, h11.ConnectionClosed):
                 raise httpx.RemoteProtocolError("Server disconnected during the response.")
             # else h11.InformationalResponse (100 Continue): read on
