@@ -28,8 +28,8 @@ from ._resources import (
     WhitelistedIps,
 )
 from ._transport import HTTPTransport, Limiter, RateLimit, RateLimiter, RetryEvent, RetryPolicy
+from ._transport._connections import ConnectionPoolTransport
 from ._transport._pool import Pool
-from ._transport._shards import ShardedTransport
 from ._version import __version__
 
 __all__ = ["AsyncTrunkingClient"]
@@ -113,7 +113,7 @@ class AsyncTrunkingClient:
 
             def build() -> httpx.AsyncClient:
                 return httpx.AsyncClient(
-                    transport=given or ShardedTransport(config.max_connections),
+                    transport=given or ConnectionPoolTransport(config.max_connections),
                     timeout=config.timeout,
                     follow_redirects=False,
                     trust_env=False,

@@ -248,8 +248,14 @@ def test_plain_http_to_a_remote_host_exits_2(run_cli: Cli) -> None:
 
 
 def test_flags_override_the_environment(run_cli: Cli) -> None:
-    result = run_cli("--api-key", "wrong-key", "numbers", "list", "trsid")
-    assert result.exit_code == 3
+    sid = run_cli.trunk()
+    # A wrong key in a flag beats the right one in the environment...
+    refused = run_cli("--api-key", "wrong-key", "numbers", "list", sid)
+    assert refused.exit_code == 3
+    assert "AuthenticationError" in refused.stderr
+    # ...and the right key in a flag beats a wrong one in the environment.
+    listed = run_cli("--api-key", KEY, "numbers", "list", sid, EXOTEL_API_KEY="wrong-key")
+    assert listed.exit_code == 0, listed.output
 
 
 def test_a_wrong_token_exits_3_and_the_token_is_never_echoed(run_cli: Cli) -> None:

@@ -1,0 +1,318 @@
+"""The SDK's default HTTP transport: keep-alive HTTP/1.1 connections, h11 over anyio.
+
+httpcore's pool does work proportional to its size for every request it hands a connection
+(encode/httpcore#1035), and its layers of streams, locks and cancel scopes cost more client
+CPU per request than everything else the SDK does; at Exotel's 50 concurrent connections that
+bookkeeping made a bulk run CPU-bound. The SDK only ever sends small requests with the whole
+body in hand and reads every response whole, to one origin, without proxies. This transport
+does that and nothing more: a list of idle connections per origin, one ``h11`` state machine
+per connection, and the response read whole before it is returned.
+
+It is an ``httpx.AsyncBaseTransport``, so it sits under the same ``httpx.AsyncClient`` as any
+other transport (``transport=`` and ``http_client=`` still replace it), and it raises httpx's own
+exceptions (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``, ...), which the SDK's
+retry rules classify.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import select
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import anyio
+import anyio.abc
+import h11
+import httpx
+from anyio.abc import SocketAttribute
+
+__all__ = ["ConnectionPoolTransport"]
+
+#: Idle connections older than this are closed rather than reused (httpx's default).
+KEEPALIVE_EXPIRY = 5.0
+_RECEIVE_SIZE = 65536
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_Origin = tuple[bytes, str, int]
+_SOCKET_ERRORS = (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # One verified context for the process: building one loads the CA bundle (tens of ms).
+    return httpx.create_ssl_context()
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read on ``fd`` would return at once (data or EOF), without reading."""
+    if _poll is None:  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = _poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_poll = getattr(select, "poll", None)
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else anyio.current_time() + timeout
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a socket stream and the h11 state machine of its exchanges."""
+
+    __slots__ = ("_h11", "_idle_since", "_socket", "closed", "stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream, raw: socket.socket | None) -> None:
+        self.stream = stream
+        self.closed = False
+        self._socket = raw
+        self._h11 = h11.Connection(h11.CLIENT)
+        self._idle_since = 0.0
+
+    def park(self, now: float) -> None:
+        """Mark the connection idle from ``now`` (after a complete exchange)."""
+        self._idle_since = now
+
+    def usable(self, now: float) -> bool:
+        """Whether an idle connection can carry another request.
+
+        Not if it idled past the keep-alive expiry, or if the socket is readable while no
+        request is outstanding: the server closed it (EOF) or sent something unasked for.
+        """
+        if now - self._idle_since > KEEPALIVE_EXPIRY or self._socket is None:
+            return False
+        try:
+            return not _readable(self._socket.fileno())
+        except (OSError, ValueError):
+            return False
+
+    async def exchange(
+        self, request: httpx.Request, read: float | None, write: float | None
+    ) -> httpx.Response:
+        """Send ``request`` and read its whole response.
+
+        One cancel scope times the whole exchange: its deadline is the write timeout while the
+        request is written, then the read timeout, renewed after every read, as httpx's
+        per-operation timeouts are.
+        """
+        conn = self._h11
+        data = conn.send(
+            h11.Request(
+                method=request.method, target=request.url.raw_path, headers=request.headers.raw
+            )
+        )
+        assert data is not None  # h11 returns None only for ConnectionClosed
+        body = await request.aread()  # already in hand for every request the SDK builds
+        if body:
+            data += conn.send(h11.Data(data=body))
+        data += conn.send(h11.EndOfMessage())
+        reading = False
+        started = time.perf_counter()
+        with anyio.CancelScope(deadline=_deadline(write)) as scope:
+            try:
+                await self.stream.send(data)
+                reading = True
+                scope.deadline = _deadline(read)
+                return await self._read_response(scope, read, started)
+            except h11.ProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            except _SOCKET_ERRORS as exc:
+                error = httpx.ReadError if reading else httpx.WriteError
+                raise error(str(exc) or type(exc).__name__) from exc
+        # Only reached when the deadline cancelled the scope.
+        if reading:
+            raise httpx.ReadTimeout("timed out reading the response")
+        raise httpx.WriteTimeout("timed out sending the request")
+
+    async def _read_response(
+        self, scope: anyio.CancelScope, read: float | None, started: float
+    ) -> httpx.Response:
+        conn = self._h11
+        status = 0
+        reason = b""
+        headers: list[tuple[bytes, bytes]] = []
+        content = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    chunk = await self.stream.receive(_RECEIVE_SIZE)
+                except anyio.EndOfStream:
+                    if conn.their_state is h11.SEND_RESPONSE:
+                        raise httpx.RemoteProtocolError(
+                            "Server disconnected without sending a response."
+                        ) from None
+                    chunk = b""  # h11 decides whether the body was complete
+                scope.deadline = _deadline(read)
+                conn.receive_data(chunk)
+            elif isinstance(event, h11.Response):
+                status, reason, headers = event.status_code, event.reason, event.headers.raw_items()
+            elif isinstance(event, h11.Data):
+                content += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                response = httpx.Response(
+                    status,
+                    headers=headers,
+                    content=bytes(content),
+                    extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+                )
+                # httpx times a response while it reads the body; this one comes read.
+                response.elapsed = timedelta(seconds=time.perf_counter() - started)
+                return response
+            elif isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError("Server disconnected during the response.")
+            # else h11.InformationalResponse (100 Continue): read on
+
+    def reusable(self) -> bool:
+        """Start the next request/response cycle if both sides kept the connection open."""
+        conn = self._h11
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            return True
+        return False
+
+    async def close(self) -> None:
+        """Close the socket at once, whatever state the exchange is in."""
+        self.closed = True
+        await anyio.aclose_forcefully(self.stream)
+
+
+class ConnectionPoolTransport(httpx.AsyncBaseTransport):
+    """At most ``max_connections`` keep-alive HTTP/1.1 connections, the most recently used first.
+
+    Args:
+        max_connections: Requests in flight (and connections open) at most; more wait for a
+            free connection, up to the request's ``pool`` timeout.
+        ssl_context: For ``https`` origins; by default a verified context built once per process.
+        clock: A monotonic clock for keep-alive expiry (tests inject one).
+    """
+
+    def __init__(
+        self,
+        max_connections: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._slots = anyio.Semaphore(max_connections, fast_acquire=True)
+        self._max_connections = max_connections
+        self._ssl_context = ssl_context
+        self._clock = clock
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._open = 0
+        self._closed = False
+
+    @property
+    def connections(self) -> int:
+        """Connections open now, idle or busy."""
+        return self._open
+
+    @property
+    def busy(self) -> int:
+        """Connections carrying a request now."""
+        return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a free connection."""
+        return self._slots.statistics().tasks_waiting
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` on an idle connection to its origin, or a new one; read it whole."""
+        timeouts = request.extensions.get("timeout", {})
+        origin = self._origin(request.url)
+        with anyio.move_on_after(timeouts.get("pool")) as waited:
+            await self._slots.acquire()
+        if waited.cancelled_caught:
+            raise httpx.PoolTimeout("timed out waiting for a free connection")
+        try:
+            if self._closed:
+                raise httpx.ConnectError("the connection pool is closed")
+            connection = await self._checkout(origin, timeouts.get("connect"))
+            self._busy.add(connection)
+            try:
+                response = await connection.exchange(
+                    request, timeouts.get("read"), timeouts.get("write")
+                )
+            except BaseException:
+                await self._discard(connection)
+                raise
+            if connection.reusable() and not self._closed:
+                self._busy.discard(connection)
+                connection.park(self._clock())
+                self._idle.setdefault(origin, []).append(connection)
+            else:
+                await self._discard(connection)
+        finally:
+            self._slots.release()
+        return response
+
+    async def aclose(self) -> None:
+        """Close every connection: idle ones, and those in use, whose requests then fail."""
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connection in [*self._busy, *(c for connections in idle.values() for c in connections)]:
+            await self._discard(connection)
+
+    def _origin(self, url: httpx.URL) -> _Origin:
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+        return scheme, url.host, url.port or _DEFAULT_PORTS[scheme]
+
+    async def _checkout(self, origin: _Origin, connect: float | None) -> _Connection:
+        idle = self._idle.get(origin)
+        if idle:
+            now = self._clock()
+            while idle:
+                connection = idle.pop()
+                if connection.usable(now):
+                    return connection
+                await self._discard(connection)
+        if self._open >= self._max_connections:
+            await self._close_one_idle()
+        return await self._connect(origin, connect)
+
+    async def _connect(self, origin: _Origin, limit: float | None) -> _Connection:
+        scheme, host, port = origin
+        stream: anyio.abc.ByteStream | None = None
+        with anyio.move_on_after(limit):
+            try:
+                if scheme == b"https":
+                    context = self._ssl_context or _default_ssl_context()
+                    stream = await anyio.connect_tcp(
+                        host,
+                        port,
+                        ssl_context=context,
+                        tls_hostname=host,
+                        tls_standard_compatible=False,
+                    )
+                else:
+                    stream = await anyio.connect_tcp(host, port)
+            except _SOCKET_ERRORS as exc:
+                raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+        if stream is None:
+            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}")
+        self._open += 1
+        raw = stream.extra(SocketAttribute.raw_socket, None)  # noqa: S610 (anyio, not Django)
+        return _Connection(stream, raw)
+
+    async def _close_one_idle(self) -> None:
+        # Only reached with several origins: make room by closing another origin's idle one.
+        for connections in self._idle.values():
+            if connections:
+                await self._discard(connections.pop(0))
+                return
+
+    async def _discard(self, connection: _Connection) -> None:
+        self._busy.discard(connection)
+        if not connection.closed:
+            self._open -= 1
+            await connection.close()
