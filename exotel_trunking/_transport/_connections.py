@@ -1,4 +1,4 @@
-"""The SDK's default HTTP transport: keep-alive HTTP/1.1 connections, h11 over anyio.
+"""The SDK's default HTTP transport: keep-alive HTTP/1.1 connections, one h11 machine each.
 
 httpcore's pool does work proportional to its size for every request it hands a connection
 (encode/httpcore#1035), and its layers of streams, locks and cancel scopes cost more client
@@ -6,7 +6,8 @@ CPU per request than everything else the SDK does; at Exotel's 50 concurrent con
 bookkeeping made a bulk run CPU-bound. The SDK only ever sends small requests with the whole
 body in hand and reads every response whole, to one origin, without proxies. This transport
 does that and nothing more: a list of idle connections per origin, one ``h11`` state machine
-per connection, and the response read whole before it is returned.
+per connection, and the response read whole before it is returned. The bytes travel on
+:mod:`._streams` (asyncio's own protocol on asyncio, anyio's stream on trio).
 
 It is an ``httpx.AsyncBaseTransport``, so it sits under the same ``httpx.AsyncClient`` as any
 other transport (``transport=`` and ``http_client=`` still replace it), and it raises httpx's own
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import select
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -29,13 +28,14 @@ import anyio
 import anyio.abc
 import h11
 import httpx
-from anyio.abc import SocketAttribute
+
+from ._streams import ByteStream, connect
 
 __all__ = ["ConnectionPoolTransport"]
 
 #: Idle connections older than this are closed rather than reused (httpx's default).
 KEEPALIVE_EXPIRY = 5.0
-_RECEIVE_SIZE = 65536
+_NO_RESPONSE = "Server disconnected without sending a response."
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _Origin = tuple[bytes, str, int]
 _SOCKET_ERRORS = (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -47,18 +47,6 @@ def _default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _readable(fd: int) -> bool:
-    """Whether a read on ``fd`` would return at once (data or EOF), without reading."""
-    if _poll is None:  # Windows
-        return bool(select.select([fd], [], [], 0)[0])
-    poller = _poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-_poll = getattr(select, "poll", None)
-
-
 def _deadline(timeout: float | None) -> float:
     return math.inf if timeout is None else anyio.current_time() + timeout
 
@@ -66,12 +54,11 @@ def _deadline(timeout: float | None) -> float:
 class _Connection:
     """One HTTP/1.1 connection: a socket stream and the h11 state machine of its exchanges."""
 
-    __slots__ = ("_h11", "_idle_since", "_socket", "closed", "stream")
+    __slots__ = ("_h11", "_idle_since", "closed", "stream")
 
-    def __init__(self, stream: anyio.abc.ByteStream, raw: socket.socket | None) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self.closed = False
-        self._socket = raw
         self._h11 = h11.Connection(h11.CLIENT)
         self._idle_since = 0.0
 
@@ -85,12 +72,7 @@ class _Connection:
         Not if it idled past the keep-alive expiry, or if the socket is readable while no
         request is outstanding: the server closed it (EOF) or sent something unasked for.
         """
-        if now - self._idle_since > KEEPALIVE_EXPIRY or self._socket is None:
-            return False
-        try:
-            return not _readable(self._socket.fileno())
-        except (OSError, ValueError):
-            return False
+        return now - self._idle_since <= KEEPALIVE_EXPIRY and not self.stream.idle_news()
 
     async def exchange(
         self, request: httpx.Request, read: float | None, write: float | None
@@ -141,14 +123,11 @@ class _Connection:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                try:
-                    chunk = await self.stream.receive(_RECEIVE_SIZE)
-                except anyio.EndOfStream:
-                    if conn.their_state is h11.SEND_RESPONSE:
-                        raise httpx.RemoteProtocolError(
-                            "Server disconnected without sending a response."
-                        ) from None
-                    chunk = b""  # h11 decides whether the body was complete
+                chunk = await self.stream.receive()
+                if not chunk and conn.their_state is h11.SEND_RESPONSE:
+                    raise httpx.RemoteProtocolError(
+                        "Server disconnected without sending a response."
+                    )
                 scope.deadline = _deadline(read)
                 conn.receive_data(chunk)
             elif isinstance(event, h11.Response):
@@ -180,7 +159,7 @@ class _Connection:
     async def close(self) -> None:
         """Close the socket at once, whatever state the exchange is in."""
         self.closed = True
-        await anyio.aclose_forcefully(self.stream)
+        await self.stream.aclose()
 
 
 class ConnectionPoolTransport(httpx.AsyncBaseTransport):
@@ -282,27 +261,17 @@ class ConnectionPoolTransport(httpx.AsyncBaseTransport):
 
     async def _connect(self, origin: _Origin, limit: float | None) -> _Connection:
         scheme, host, port = origin
-        stream: anyio.abc.ByteStream | None = None
+        tls = (self._ssl_context or _default_ssl_context()) if scheme == b"https" else None
+        stream: ByteStream | None = None
         with anyio.move_on_after(limit):
             try:
-                if scheme == b"https":
-                    context = self._ssl_context or _default_ssl_context()
-                    stream = await anyio.connect_tcp(
-                        host,
-                        port,
-                        ssl_context=context,
-                        tls_hostname=host,
-                        tls_standard_compatible=False,
-                    )
-                else:
-                    stream = await anyio.connect_tcp(host, port)
+                stream = await connect(host, port, tls)
             except _SOCKET_ERRORS as exc:
                 raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
         if stream is None:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}")
         self._open += 1
-        raw = stream.extra(SocketAttribute.raw_socket, None)  # noqa: S610 (anyio, not Django)
-        return _Connection(stream, raw)
+        return _Connection(stream)
 
     async def _close_one_idle(self) -> None:
         # Only reached with several origins: make room by closing another origin's idle one.

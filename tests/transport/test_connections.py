@@ -7,6 +7,7 @@ connection, close it, answer late, send garbage) is exactly what the test says.
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,7 @@ import pytest
 from anyio.streams.tls import TLSListener
 
 from exotel_trunking._transport._connections import KEEPALIVE_EXPIRY, ConnectionPoolTransport
+from exotel_trunking._transport._streams import AnyioStream, AsyncioStream
 
 pytestmark = pytest.mark.anyio
 
@@ -337,3 +339,29 @@ async def test_https_requests_verify_the_certificate_and_reuse_the_tls_connectio
 
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await get(ConnectionPoolTransport(5), server.url)  # the default, verified context
+
+
+async def test_each_event_loop_gets_its_own_kind_of_stream(anyio_backend: str) -> None:
+    async with serving(answering(OK)) as server:
+        transport = ConnectionPoolTransport(1)
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get(server.url)
+            (connection,) = transport._idle[
+                (b"http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+            ]
+            expected = AsyncioStream if anyio_backend == "asyncio" else AnyioStream
+            assert type(connection.stream) is expected
+
+
+async def test_a_body_the_server_never_reads_raises_write_timeout() -> None:
+    # A listener that never accepts: the kernel completes the handshake, then the small
+    # receive buffer fills and the client's writes block.
+    with socket.create_server(("127.0.0.1", 0)) as deaf:
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        url = f"http://127.0.0.1:{deaf.getsockname()[1]}/"
+        transport = ConnectionPoolTransport(1)
+        timeout = httpx.Timeout(5.0, write=0.2)
+        async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+            with anyio.fail_after(3), pytest.raises(httpx.WriteTimeout):
+                await client.post(url, content=b"x" * (32 << 20))
+        assert transport.connections == 0
