@@ -28,7 +28,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-__all__ = ["ByteStream", "connect"]
+__all__ = ["ByteStream", "connect", "on_asyncio"]
 
 _RECEIVE_SIZE = 65536
 #: How long to wait for an address family before trying the next (as anyio and RFC 8305).
@@ -53,12 +53,12 @@ class ByteStream(Protocol):
 
 async def connect(host: str, port: int, tls: ssl.SSLContext | None) -> ByteStream:
     """Open a TCP (and, with ``tls``, TLS) connection on the running event loop's best stream."""
-    if _on_asyncio():
+    if on_asyncio():
         return await AsyncioStream.connect(host, port, tls)
     return await AnyioStream.connect(host, port, tls)
 
 
-def _on_asyncio() -> bool:
+def on_asyncio() -> bool:
     """Whether the caller runs in an asyncio task (not in trio, even one hosted by asyncio)."""
     try:
         return asyncio.current_task() is not None

@@ -38,6 +38,7 @@ import h11
 from anyio.abc import SocketAttribute
 from anyio.streams.stapled import MultiListener
 
+from .._transport._streams import on_asyncio
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ async def run_server(
         task_status.started(url)
         if on_ready is not None:
             on_ready(url)
-        if _in_asyncio_task():
+        if on_asyncio():
             await _serve_with_protocols(emulator, listener)
         else:
             await listener.serve(functools.partial(_serve_stream, emulator))
@@ -108,14 +109,6 @@ async def serve(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> A
             yield url
         finally:
             task_group.cancel_scope.cancel()
-
-
-def _in_asyncio_task() -> bool:
-    """Whether the caller runs in an asyncio task (not in trio, even one hosted by asyncio)."""
-    try:
-        return asyncio.current_task() is not None
-    except RuntimeError:  # no asyncio event loop running
-        return False
 
 
 def _host(address: object) -> str | None:
