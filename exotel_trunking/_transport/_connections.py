@@ -84,16 +84,19 @@ class _Connection:
         per-operation timeouts are.
         """
         conn = self._h11
-        data = conn.send(
-            h11.Request(
-                method=request.method, target=request.url.raw_path, headers=request.headers.raw
-            )
-        )
-        assert data is not None  # h11 returns None only for ConnectionClosed
         body = await request.aread()  # already in hand for every request the SDK builds
-        if body:
-            data += conn.send(h11.Data(data=body))
-        data += conn.send(h11.EndOfMessage())
+        try:
+            data = conn.send(
+                h11.Request(
+                    method=request.method, target=request.url.raw_path, headers=request.headers.raw
+                )
+            )
+            assert data is not None  # h11 returns None only for ConnectionClosed
+            if body:
+                data += conn.send(h11.Data(data=body))
+            data += conn.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:  # e.g. a header value with a newline in it
+            raise httpx.LocalProtocolError(str(exc)) from exc
         reading = False
         started = time.perf_counter()
         with anyio.CancelScope(deadline=_deadline(write)) as scope:
@@ -125,9 +128,7 @@ class _Connection:
             if event is h11.NEED_DATA:
                 chunk = await self.stream.receive()
                 if not chunk and conn.their_state is h11.SEND_RESPONSE:
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response."
-                    )
+                    raise httpx.RemoteProtocolError(_NO_RESPONSE)
                 scope.deadline = _deadline(read)
                 conn.receive_data(chunk)
             elif isinstance(event, h11.Response):
@@ -146,12 +147,15 @@ class _Connection:
                 return response
             elif isinstance(event, h11.ConnectionClosed):
                 raise httpx.RemoteProtocolError("Server disconnected during the response.")
-            # else h11.InformationalResponse (100 Continue): read on
+            elif not isinstance(event, h11.InformationalResponse):  # 100 Continue: read on
+                # h11.PAUSED: a protocol switch (101), which this transport does not speak.
+                raise httpx.RemoteProtocolError(f"unexpected response event {event!r}")
 
     def reusable(self) -> bool:
         """Start the next request/response cycle if both sides kept the connection open."""
         conn = self._h11
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+        unread, _ = conn.trailing_data  # bytes after the response: a confused server or proxy
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not unread:
             conn.start_next_cycle()
             return True
         return False
@@ -237,14 +241,15 @@ class ConnectionPoolTransport(httpx.AsyncBaseTransport):
         """Close every connection: idle ones, and those in use, whose requests then fail."""
         self._closed = True
         idle, self._idle = self._idle, {}
-        for connection in [*self._busy, *(c for connections in idle.values() for c in connections)]:
-            await self._discard(connection)
+        with anyio.CancelScope(shield=True):  # a cancelled close must not leave sockets open
+            for connection in [*self._busy, *(c for group in idle.values() for c in group)]:
+                await self._discard(connection)
 
     def _origin(self, url: httpx.URL) -> _Origin:
         scheme = url.raw_scheme
         if scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
-        return scheme, url.host, url.port or _DEFAULT_PORTS[scheme]
+        return scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme]
 
     async def _checkout(self, origin: _Origin, connect: float | None) -> _Connection:
         idle = self._idle.get(origin)
@@ -266,10 +271,13 @@ class ConnectionPoolTransport(httpx.AsyncBaseTransport):
         with anyio.move_on_after(limit):
             try:
                 stream = await connect(host, port, tls)
-            except _SOCKET_ERRORS as exc:
+            except (*_SOCKET_ERRORS, anyio.EndOfStream) as exc:  # EOF: in a TLS handshake
                 raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
         if stream is None:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}")
+        if self._closed:  # closed while connecting: nothing was sent
+            await stream.aclose()
+            raise httpx.ConnectError("the connection pool is closed")
         self._open += 1
         return _Connection(stream)
 

@@ -31,8 +31,6 @@ from anyio.abc import SocketAttribute
 __all__ = ["ByteStream", "connect", "on_asyncio"]
 
 _RECEIVE_SIZE = 65536
-#: How long to wait for an address family before trying the next (as anyio and RFC 8305).
-_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class ByteStream(Protocol):
@@ -83,13 +81,10 @@ class AsyncioStream(asyncio.Protocol):
     async def connect(cls, host: str, port: int, tls: ssl.SSLContext | None) -> AsyncioStream:
         """Open a connection to ``host:port``."""
         loop = asyncio.get_running_loop()
+        # No happy_eyeballs_delay: uvloop does not take it, and on CPython 3.11 its staggered
+        # race leaks the connected socket when the connect is cancelled.
         _, stream = await loop.create_connection(
-            cls,
-            host,
-            port,
-            ssl=tls,
-            server_hostname=host if tls is not None else None,
-            happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
+            cls, host, port, ssl=tls, server_hostname=host if tls is not None else None
         )
         return stream
 
@@ -134,7 +129,8 @@ class AsyncioStream(asyncio.Protocol):
         transport = self._transport
         if self._closed:
             raise anyio.ClosedResourceError
-        if transport is None or transport.is_closing():
+        if self._ended or transport is None or transport.is_closing():
+            # The server closed its side (a TLS transport may not say it is closing yet).
             raise anyio.BrokenResourceError from self._error
         transport.write(data)
         if self._writable is not None:

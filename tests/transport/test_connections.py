@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from anyio.streams.tls import TLSListener
 
+from exotel_trunking._transport import _connections
 from exotel_trunking._transport._connections import KEEPALIVE_EXPIRY, ConnectionPoolTransport
 from exotel_trunking._transport._streams import AnyioStream, AsyncioStream
 
@@ -365,3 +367,95 @@ async def test_a_body_the_server_never_reads_raises_write_timeout() -> None:
             with anyio.fail_after(3), pytest.raises(httpx.WriteTimeout):
                 await client.post(url, content=b"x" * (32 << 20))
         assert transport.connections == 0
+
+
+async def test_bytes_after_a_response_are_never_taken_for_the_next_one() -> None:
+    first = b'HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{"first":1}'
+    stale = b'HTTP/1.1 201 Created\r\ncontent-length: 11\r\n\r\n{"stale":1}'
+    second = b'HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n{"second":1}'
+    answers_given = 0
+
+    async def script(stream: anyio.abc.ByteStream) -> None:
+        nonlocal answers_given
+        while True:
+            await read_request(stream)
+            answers_given += 1
+            await stream.send(first + stale if answers_given == 1 else second)
+
+    async with serving(script) as server:
+        transport = ConnectionPoolTransport(1)
+        async with httpx.AsyncClient(transport=transport) as client:
+            answers = [(await client.post(server.url, json={})).json() for _ in range(2)]
+    assert answers == [{"first": 1}, {"second": 1}]
+    assert server.accepted == 2  # the confused connection was not reused
+
+
+async def test_a_protocol_switch_raises_instead_of_spinning() -> None:
+    switching = (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    )
+    async with serving(answering(switching)) as server:
+        request = httpx.Request(
+            "GET", server.url, headers={"Upgrade": "websocket", "Connection": "upgrade"}
+        )
+        with anyio.fail_after(3), pytest.raises(httpx.RemoteProtocolError):
+            await ConnectionPoolTransport(1).handle_async_request(request)
+
+
+async def test_a_header_h11_refuses_raises_local_protocol_error_unsent() -> None:
+    async with serving(answering(OK)) as server:
+        transport = ConnectionPoolTransport(1)
+        request = httpx.Request("GET", server.url, headers={"X-Bad": "a\nb"})
+        with pytest.raises(httpx.LocalProtocolError):
+            await transport.handle_async_request(request)
+        assert transport.connections == 0
+
+
+async def test_a_hang_up_during_the_tls_handshake_raises_connect_error() -> None:
+    async def hang_up(stream: anyio.abc.ByteStream) -> None:
+        await stream.receive()  # the ClientHello, then close without answering
+
+    async with serving(hang_up) as server:
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(httpx.ConnectError):
+            await ConnectionPoolTransport(1).handle_async_request(httpx.Request("GET", url))
+
+
+async def test_closing_the_transport_while_a_request_connects_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_connect = _connections.connect
+
+    async def slow_connect(*args: Any) -> Any:
+        stream = await real_connect(*args)
+        await anyio.sleep(0.2)  # a slow handshake, say
+        return stream
+
+    monkeypatch.setattr(_connections, "connect", slow_connect)
+    seen: list[bytes] = []
+
+    async def record(stream: anyio.abc.ByteStream) -> None:
+        seen.append(await read_request(stream))
+        await stream.send(OK)
+
+    failures: list[Exception] = []
+    async with serving(record) as server:
+        transport = ConnectionPoolTransport(2)
+
+        async def one() -> None:
+            try:
+                await transport.handle_async_request(
+                    httpx.Request("POST", server.url, content=b"x")
+                )
+            except httpx.ConnectError as error:
+                failures.append(error)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(one)
+            await anyio.sleep(0.05)
+            await transport.aclose()
+        await anyio.sleep(0.05)
+    assert seen == []
+    assert len(failures) == 1
+    assert "closed" in str(failures[0])
+    assert transport.connections == 0
