@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio  # noqa: TID251 - the asyncio-only stream, chosen at run time; see above
 import select
+import socket
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
@@ -31,6 +33,8 @@ from anyio.abc import SocketAttribute
 __all__ = ["ByteStream", "connect", "on_asyncio"]
 
 _RECEIVE_SIZE = 65536
+#: How long an address gets before the next one is tried as well (RFC 8305, and anyio's).
+_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class ByteStream(Protocol):
@@ -79,12 +83,26 @@ class AsyncioStream(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, host: str, port: int, tls: ssl.SSLContext | None) -> AsyncioStream:
-        """Open a connection to ``host:port``."""
+        """Open a connection to ``host:port``, racing its addresses as RFC 8305 says.
+
+        asyncio's own ``happy_eyeballs_delay`` is not used: uvloop does not take it, and on
+        CPython 3.11 its race leaks the connected socket when the connect is cancelled.
+        """
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = _interleaved(
+            [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
+        )
+        if len(addresses) == 1:
+            return await cls._open(addresses[0], port, tls, host)
+        return await _race(addresses, lambda address: cls._open(address, port, tls, host))
+
+    @classmethod
+    async def _open(
+        cls, address: str, port: int, tls: ssl.SSLContext | None, host: str
+    ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
-        # No happy_eyeballs_delay: uvloop does not take it, and on CPython 3.11 its staggered
-        # race leaks the connected socket when the connect is cancelled.
         _, stream = await loop.create_connection(
-            cls, host, port, ssl=tls, server_hostname=host if tls is not None else None
+            cls, address, port, ssl=tls, server_hostname=host if tls is not None else None
         )
         return stream
 
@@ -168,6 +186,58 @@ class AsyncioStream(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         _wake(self._arrival)
+
+
+def _interleaved(infos: list[tuple[int, str]]) -> list[str]:
+    """Addresses without repeats, alternating families, the resolver's first family first."""
+    by_family: dict[int, list[str]] = {}
+    for family, address in infos:
+        if address not in by_family.setdefault(family, []):
+            by_family[family].append(address)
+    queues = list(by_family.values())
+    ordered: list[str] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
+async def _race(
+    addresses: list[str], open_one: Callable[[str], Awaitable[AsyncioStream]]
+) -> AsyncioStream:
+    """The first connection made, trying each address after a delay or the last one's failure.
+
+    Any other attempt that connected too is closed, also when the race itself is cancelled.
+    """
+    connected: list[AsyncioStream] = []
+    errors: list[OSError] = []
+
+    async def attempt(address: str, failed: anyio.Event, group: anyio.abc.TaskGroup) -> None:
+        try:
+            connected.append(await open_one(address))
+        except OSError as error:
+            errors.append(error)
+            failed.set()
+        else:
+            group.cancel_scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for address in addresses:
+                failed = anyio.Event()
+                group.start_soon(attempt, address, failed, group)
+                with anyio.move_on_after(_HAPPY_EYEBALLS_DELAY):
+                    await failed.wait()
+    except BaseException:
+        for stream in connected:
+            await stream.aclose()
+        raise
+    for extra in connected[1:]:
+        await extra.aclose()
+    if not connected:
+        raise OSError(f"all connection attempts failed: {errors}")
+    return connected[0]
 
 
 def _wake(future: asyncio.Future[None] | None) -> None:
