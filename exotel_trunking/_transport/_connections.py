@@ -38,7 +38,8 @@ KEEPALIVE_EXPIRY = 5.0
 _NO_RESPONSE = "Server disconnected without sending a response."
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _Origin = tuple[bytes, str, int]
-_SOCKET_ERRORS = (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+#: What a failing socket raises (``ssl.SSLError`` is an ``OSError``).
+_SOCKET_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 @functools.cache
@@ -69,8 +70,8 @@ class _Connection:
     def usable(self, now: float) -> bool:
         """Whether an idle connection can carry another request.
 
-        Not if it idled past the keep-alive expiry, or if the socket is readable while no
-        request is outstanding: the server closed it (EOF) or sent something unasked for.
+        Not if it idled past the keep-alive expiry, or if anything arrived while no request was
+        outstanding: the server closed it (EOF) or sent something unasked for.
         """
         return now - self._idle_since <= KEEPALIVE_EXPIRY and not self.stream.idle_news()
 

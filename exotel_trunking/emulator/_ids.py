@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import string
+import uuid
 from typing import Protocol
 
 __all__ = ["IdFactory", "LiveIds", "ReferenceIds"]
@@ -17,32 +18,13 @@ _ALNUM = string.ascii_letters + string.digits
 _SYMBOLS = "#$@!%&*"
 
 
-# The version (4) and variant (RFC 4122) bits of a random UUID, as ``uuid.UUID`` sets them.
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (4 << 76) | (0x8000 << 48)
-
-
-def _uuid4_hex(rng: random.Random) -> str:
-    """The 32 hex digits of ``uuid.UUID(int=rng.getrandbits(128), version=4)``, made cheaply."""
-    return f"{rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
-
-
 def _token(rng: random.Random, alphabet: str, length: int) -> str:
-    """``length`` characters drawn from ``alphabet``, each as ``rng.choice(alphabet)`` would.
+    """``length`` characters drawn from ``alphabet``."""
+    return "".join(rng.choices(alphabet, k=length))
 
-    Same draws, same characters (``choice`` takes ``getrandbits(k)`` for the alphabet's bit
-    length ``k`` until one falls inside it), at a fraction of the cost of calling it per
-    character: a mapped number's id is drawn on every request.
-    """
-    size = len(alphabet)
-    bits = size.bit_length()
-    getrandbits = rng.getrandbits
-    chars: list[str] = []
-    while len(chars) < length:
-        drawn = getrandbits(bits)
-        if drawn < size:
-            chars.append(alphabet[drawn])
-    return "".join(chars)
+
+def _uuid4(rng: random.Random) -> uuid.UUID:
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
 class IdFactory(Protocol):
@@ -88,8 +70,7 @@ class ReferenceIds:
 
     def request_id(self) -> str:
         """Return a UUID4 with dashes, e.g. ``a1b2c3d4-e5f6-4890-abcd-ef1234567890``."""
-        digits = _uuid4_hex(self._rng)
-        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+        return str(_uuid4(self._rng))
 
     def trunk_sid(self) -> str:
         """Return e.g. ``trind1a2b3c4d5e6f7890abcdef``."""
@@ -127,7 +108,7 @@ class LiveIds:
 
     def request_id(self) -> str:
         """Return 32 hex digits without dashes, e.g. ``10a67da360d446378d5c2b66407b7f18``."""
-        return _uuid4_hex(self._rng)
+        return _uuid4(self._rng).hex
 
     def trunk_sid(self) -> str:
         """Return e.g. ``trmum1f708622631150902801a1n`` (region prefix, hex, suffix)."""
