@@ -1,11 +1,11 @@
 """Bulk helpers: one bounded, streaming executor, and the per-item accounting it returns.
 
-A producer task reads the input (any iterable or async iterable), validates each item and
-hands it to a fixed set of ``concurrency`` workers over a zero-buffer stream, so at most
-``concurrency`` items are ever held, whatever the input's size. Each worker calls the normal
-resource method (which goes through the client's limiter and retry policy: the bulk layer
-retries nothing itself) and emits an :class:`ItemOutcome`. Invalid items and duplicates are
-accounted for by the producer without being sent.
+A fixed set of ``concurrency`` workers reads the input (any iterable or async iterable) one item
+at a time, so at most ``concurrency`` items are ever held, whatever the input's size. A worker
+validates its item; invalid items and duplicates are accounted for without being sent; any
+other item goes to the normal resource method (which goes through the client's limiter and
+retry policy: the bulk layer retries nothing itself). Outcomes reach the consumer over a buffer
+of ``concurrency``, in the order items finish.
 
 To find duplicates, each distinct item's key (an int: :mod:`._keyset`) is remembered once it is
 settled: in a :class:`~._keyset.KeySet` if it is in place, with its error if it failed. Items
@@ -15,7 +15,14 @@ With ``deduplicate=False`` nothing is remembered per item.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -150,19 +157,12 @@ class BulkResult(Generic[T]):
 
 
 @attrs.define
-class _Job(Generic[P]):
-    index: int
-    item: object
-    key: int
-    payload: P
-
-
-@attrs.define
 class _Run(Generic[P, T]):
     """The bookkeeping of one bulk run, shared by the producer and the workers."""
 
     send: Callable[[P], Awaitable[T]]
-    output: MemoryObjectSendStream[ItemOutcome[T]]
+    #: An item's key (equal for equal items) and what ``send`` takes; raises if invalid.
+    prepare: Callable[[object], tuple[int, P]]
     existing: dict[int, T]
     #: Whether duplicates are found (and sent once); if not, nothing below is kept per key.
     deduplicate: bool = True
@@ -173,7 +173,6 @@ class _Run(Generic[P, T]):
     #: Keys whose first occurrence was sent and failed, with its error.
     failed: dict[int, Exception] = attrs.Factory(dict)
     fatal_error: ExotelError | None = None
-    input_error: BaseException | None = None
 
 
 class BulkStream(Generic[T]):
@@ -209,7 +208,14 @@ class BulkStream(Generic[T]):
 
     async def __anext__(self) -> ItemOutcome[T]:
         try:
-            outcome = await self._receive.receive()
+            # An outcome already waiting is taken without a trip through the event loop; the
+            # buffer holds at most ``concurrency`` of them.
+            outcome = self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            try:
+                outcome = await self._receive.receive()
+            except anyio.EndOfStream:
+                raise StopAsyncIteration from None
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
         self.done += 1
@@ -435,60 +441,124 @@ async def _execute(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidParameterError("concurrency", concurrency, "expected an int >= 1")
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-    send_jobs, receive_jobs = anyio.create_memory_object_stream[_Job[P]](0)
     send_out, receive_out = anyio.create_memory_object_stream[ItemOutcome[T]](concurrency)
-    run: _Run[P, T] = _Run(send=send, output=send_out, existing=existing, deduplicate=deduplicate)
+    run: _Run[P, T] = _Run(send=send, prepare=prepare, existing=existing, deduplicate=deduplicate)
+    source = _Input(items)
     async with anyio.create_task_group() as tg, receive_out:
-        tg.start_soon(_produce, items, prepare, run, send_jobs, send_out.clone())
         for _ in range(concurrency):
-            tg.start_soon(_work, run, receive_jobs.clone(), send_out.clone())
-        receive_jobs.close()
+            tg.start_soon(_work, run, source, send_out.clone())
         send_out.close()
         try:
             yield BulkStream(receive_out, run, total, on_progress)
         finally:
             tg.cancel_scope.cancel()  # a consumer that stops early stops the work
-    if run.input_error is not None:
-        raise run.input_error
+    if source.error is not None:
+        raise source.error
 
 
-async def _produce(
-    items: Iterable[Any] | AsyncIterable[Any],
-    prepare: Callable[[object], tuple[int, P]],
-    run: _Run[P, T],
-    jobs: MemoryObjectSendStream[_Job[P]],
-    output: MemoryObjectSendStream[ItemOutcome[T]],
+class _Input:
+    """The input, read one item at a time by whichever worker is free, in input order.
+
+    Workers take items themselves rather than through a producer task: a hand-over between
+    tasks costs two trips through the event loop per item. An async iterable is read under a
+    lock (an async generator cannot be advanced by two tasks at once); a plain iterable needs
+    none, since ``next()`` runs without yielding to other tasks.
+    """
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self._items = items
+        self._sync: Iterator[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._started = False
+        self._index = -1
+        self._ended = False
+        #: The error the input raised, which ends the batch; re-raised once it is wound up.
+        self.error: Exception | None = None
+
+    async def take(self) -> tuple[int, object] | None:
+        """The next item and its index, or ``None`` once the input is used up or failed."""
+        if isinstance(self._items, AsyncIterable):
+            async with self._lock:
+                return await self._take_async()
+        return self._take_sync()
+
+    def _take_sync(self) -> tuple[int, object] | None:
+        if self._ended:
+            return None
+        try:
+            if self._sync is None:
+                self._sync = iter(self._items)  # type: ignore[arg-type]
+            item = next(self._sync)
+        except StopIteration:
+            self._ended = True
+            return None
+        except Exception as error:  # a failing input ends the batch, not the process
+            self._ended, self.error = True, error
+            return None
+        self._index += 1
+        return self._index, item
+
+    async def _take_async(self) -> tuple[int, object] | None:
+        if self._ended:
+            return None
+        try:
+            if self._async is None:
+                self._async = aiter(self._items)  # type: ignore[arg-type]
+            item = await anext(self._async)
+        except StopAsyncIteration:
+            self._ended = True
+            return None
+        except Exception as error:
+            self._ended, self.error = True, error
+            return None
+        self._index += 1
+        return self._index, item
+
+
+async def _work(
+    run: _Run[P, T], source: _Input, output: MemoryObjectSendStream[ItemOutcome[T]]
 ) -> None:
-    index = -1
-
-    async def take(item: object) -> None:
-        nonlocal index
-        index += 1
-        try:
-            key, payload = prepare(item)
-        except InvalidParameterError as error:
-            await output.send(ItemOutcome(item, "invalid", error=error, index=index))
-            return
-        outcome = _settled_outcome(run, key, item, index)
-        if outcome is not None:
-            await output.send(outcome)
-        elif run.deduplicate and key in run.in_flight:
-            run.in_flight[key].append((index, item))  # sent once; waits for the first
-        else:
+    """Take items from the input until it ends; send each one not yet settled; emit outcomes."""
+    async with output:
+        while (taken := await source.take()) is not None:
+            index, item = taken
+            try:
+                key, payload = run.prepare(item)
+            except InvalidParameterError as error:
+                await _emit(output, ItemOutcome(item, "invalid", error=error, index=index))
+                continue
+            outcome = _settled_outcome(run, key, item, index)
+            if outcome is not None:
+                await _emit(output, outcome)
+                continue
             if run.deduplicate:
+                waiting = run.in_flight.get(key)
+                if waiting is not None:
+                    waiting.append((index, item))  # sent once; waits for the first
+                    continue
                 run.in_flight[key] = []
-            await jobs.send(_Job(index, item, key, payload))
-
-    async with jobs, output:
-        try:
-            if isinstance(items, AsyncIterable):
-                async for item in items:
-                    await take(item)
+            if run.fatal_error is not None:
+                # Unsent, and not remembered: a later duplicate meets the same fatal error.
+                outcome = ItemOutcome(item, "failed", error=run.fatal_error, index=index)
             else:
-                for item in items:
-                    await take(item)
-        except Exception as error:  # a failing input iterator ends the batch, not the process
-            run.input_error = error
+                outcome = await _attempt(run, item, index, payload)
+                _remember(run, key, outcome)
+            await _emit(output, outcome)
+            for duplicate_index, duplicate in run.in_flight.pop(key, ()):
+                await _emit(output, _duplicate_outcome(outcome, duplicate, duplicate_index))
+
+
+async def _emit(output: MemoryObjectSendStream[ItemOutcome[T]], outcome: ItemOutcome[T]) -> None:
+    """Hand ``outcome`` to the consumer, waiting only while its buffer is full.
+
+    No checkpoint when there is room: the worker has just done a request's I/O or read the
+    input, and a checkpoint per outcome would cost a trip through the event loop each.
+    """
+    try:
+        output.send_nowait(outcome)
+    except anyio.WouldBlock:
+        await output.send(outcome)
 
 
 def _settled_outcome(
@@ -514,26 +584,6 @@ def _duplicate_outcome(first: ItemOutcome[T], item: object, index: int) -> ItemO
     return ItemOutcome(item, "exists", index=index)
 
 
-async def _work(
-    run: _Run[P, T],
-    jobs: MemoryObjectReceiveStream[_Job[P]],
-    output: MemoryObjectSendStream[ItemOutcome[T]],
-) -> None:
-    async with jobs, output:
-        async for job in jobs:
-            if run.fatal_error is not None:
-                # Unsent, and not remembered: a later duplicate meets the same fatal error.
-                outcome: ItemOutcome[T] = ItemOutcome(
-                    job.item, "failed", error=run.fatal_error, index=job.index
-                )
-            else:
-                outcome = await _attempt(run, job)
-                _remember(run, job.key, outcome)
-            await output.send(outcome)
-            for index, item in run.in_flight.pop(job.key, ()):
-                await output.send(_duplicate_outcome(outcome, item, index))
-
-
 def _remember(run: _Run[Any, T], key: int, outcome: ItemOutcome[T]) -> None:
     """Record how the first occurrence of ``key`` settled, for its later duplicates."""
     if not run.deduplicate:
@@ -545,14 +595,14 @@ def _remember(run: _Run[Any, T], key: int, outcome: ItemOutcome[T]) -> None:
         run.settled.add(key)
 
 
-async def _attempt(run: _Run[P, T], job: _Job[P]) -> ItemOutcome[T]:
+async def _attempt(run: _Run[P, T], item: object, index: int, payload: P) -> ItemOutcome[T]:
     try:
-        value = await run.send(job.payload)
+        value = await run.send(payload)
     except ConflictError:
-        return ItemOutcome(job.item, "exists", index=job.index)
+        return ItemOutcome(item, "exists", index=index)
     except _FATAL as error:
         run.fatal_error = run.fatal_error or error
-        return ItemOutcome(job.item, "failed", error=error, index=job.index)
+        return ItemOutcome(item, "failed", error=error, index=index)
     except ExotelError as error:
-        return ItemOutcome(job.item, "failed", error=error, index=job.index)
-    return ItemOutcome(job.item, "created", value=value, index=job.index)
+        return ItemOutcome(item, "failed", error=error, index=index)
+    return ItemOutcome(item, "created", value=value, index=index)
