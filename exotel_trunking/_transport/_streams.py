@@ -19,6 +19,7 @@ Both raise ``OSError``, ``ssl.SSLError`` or anyio's ``BrokenResourceError`` /
 from __future__ import annotations
 
 import asyncio  # noqa: TID251 - the asyncio-only stream, chosen at run time; see above
+import ipaddress
 import select
 import socket
 import ssl
@@ -88,10 +89,7 @@ class AsyncioStream(asyncio.Protocol):
         asyncio's own ``happy_eyeballs_delay`` is not used: uvloop does not take it, and on
         CPython 3.11 its race leaks the connected socket when the connect is cancelled.
         """
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = _interleaved(
-            [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
-        )
+        addresses = await _resolve(host, port)
         if len(addresses) == 1:
             return await cls._open(addresses[0], port, tls, host)
         return await _race(addresses, lambda address: cls._open(address, port, tls, host))
@@ -186,6 +184,20 @@ class AsyncioStream(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         _wake(self._arrival)
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """The addresses to try for ``host``, in RFC 8305 order; an IP address is its own.
+
+    An address needs no lookup (asyncio's ``create_connection`` skips it too): the resolver runs
+    in a worker thread, and a pool opening 50 connections at once would queue 50 of them.
+    """
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return _interleaved([(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos])
 
 
 def _interleaved(infos: list[tuple[int, str]]) -> list[str]:

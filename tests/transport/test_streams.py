@@ -116,3 +116,42 @@ async def test_a_real_race_falls_back_from_an_address_nobody_listens_on(anyio_ba
             assert stream.idle_news() is False  # connected, quiet
         finally:
             await stream.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_an_ip_address_is_connected_to_without_a_lookup(
+    anyio_backend: str, host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_resolver(*args: object, **kwargs: object) -> object:
+        raise AssertionError(f"looked up {args[0]!r}")
+
+    monkeypatch.setattr(anyio, "getaddrinfo", no_resolver)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host)
+    except OSError:
+        pytest.skip(f"no {host} on this machine")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener:
+        stream = await AsyncioStream.connect(host, port, None)
+        await stream.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_host_name_is_looked_up(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[object] = []
+    real = anyio.getaddrinfo
+
+    async def resolver(host: str, port: int, **kwargs: object) -> object:
+        looked_up.append(host)
+        return await real("127.0.0.1", port, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anyio, "getaddrinfo", resolver)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener:
+        stream = await AsyncioStream.connect("api.example.invalid", port, None)
+        await stream.aclose()
+    assert looked_up == ["api.example.invalid"]
