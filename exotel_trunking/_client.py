@@ -111,21 +111,17 @@ class AsyncTrunkingClient:
         if http_client is None:
             given = transport
 
-            def build() -> httpx.AsyncClient:
-                return httpx.AsyncClient(
-                    transport=given or ConnectionPoolTransport(config.max_connections),
-                    timeout=config.timeout,
-                    follow_redirects=False,
-                    trust_env=False,
-                )
+            def build() -> httpx.AsyncBaseTransport:
+                return given or ConnectionPoolTransport(config.max_connections)
 
             pool = Pool(build(), build)
         else:
-            pool = Pool(http_client, None)
+            pool = Pool.of_client(http_client)
         credentials = base64.b64encode(f"{config.api_key}:{config.api_token}".encode()).decode()
         headers = {
             "Authorization": f"Basic {credentials}",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
         self._config = config

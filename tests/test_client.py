@@ -176,6 +176,45 @@ async def test_a_redirect_is_not_followed_even_when_the_given_http_client_would_
     assert [request.url.host for request in fake.requests] == ["api.in.exotel.com"]
 
 
+@pytest.mark.asyncio
+async def test_a_given_http_client_applies_its_hooks_and_defaults_and_the_sdk_timeout() -> None:
+    fake = wire.FakeExotel(ok(None))
+    hooked: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        hooked.append(str(request.url))
+
+    own = httpx.AsyncClient(
+        transport=fake.transport(),
+        headers={"X-Team": "voice", "User-Agent": "theirs"},
+        event_hooks={"request": [hook]},
+        timeout=99.0,
+    )
+    async with own, wire.make_client(http_client=own, timeout=7.0) as client:
+        await client.trunks.delete(wire.TRUNK_SID)
+        timeout = client.config.timeout.as_dict()
+
+    (sent,) = fake.requests
+    assert hooked == [str(sent.url)]
+    assert sent.headers["x-team"] == "voice"  # the client's own default
+    assert sent.headers["user-agent"].startswith("exotel-trunking/")  # the SDK's wins
+    assert sent.extensions["timeout"] == timeout  # the SDK's, not the client's 99 s
+    assert timeout["read"] == 7.0
+
+
+@pytest.mark.asyncio
+async def test_the_sdk_hands_its_requests_to_the_transport_with_its_timeout() -> None:
+    fake = wire.FakeExotel(ok(None))
+
+    async with wire.make_client(fake, timeout=httpx.Timeout(3.0, connect=1.5)) as client:
+        await client.trunks.delete(wire.TRUNK_SID)
+
+    (sent,) = fake.requests
+    assert sent.extensions["timeout"] == client.config.timeout.as_dict()
+    assert sent.extensions["timeout"]["connect"] == 1.5
+    assert sent.extensions["timeout"]["read"] == 3.0
+
+
 # -- who owns the pool -------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ async def exotel(
 
 def pool_state(client: AsyncTrunkingClient) -> tuple[int, int]:
     """Requests waiting for a connection, and connections busy with a request."""
-    transport = client._transport._pool._client._transport  # type: ignore[attr-defined]
+    transport = client._transport._pool._transport  # type: ignore[attr-defined]
     assert isinstance(transport, ConnectionPoolTransport)
     return transport.waiting, transport.busy
 
