@@ -1,12 +1,13 @@
-"""The SDK's default HTTP transport: keep-alive HTTP/1.1 connections, one h11 machine each.
+"""The SDK's default HTTP transport: keep-alive HTTP/1.1 connections, read whole responses.
 
 httpcore's pool does work proportional to its size for every request it hands a connection
 (encode/httpcore#1035), and its layers of streams, locks and cancel scopes cost more client
 CPU per request than everything else the SDK does; at Exotel's 50 concurrent connections that
 bookkeeping made a bulk run CPU-bound. The SDK only ever sends small requests with the whole
 body in hand and reads every response whole, to one origin, without proxies. This transport
-does that and nothing more: a list of idle connections per origin, one ``h11`` state machine
-per connection, and the response read whole before it is returned. The bytes travel on
+does that and nothing more: a list of idle connections per origin, requests encoded and
+responses parsed by the small HTTP/1.1 codec of :mod:`._http11` (h11 cost several times as
+much CPU per exchange), and the response read whole before it is returned. The bytes travel on
 :mod:`._streams` (asyncio's own protocol on asyncio, anyio's stream on trio).
 
 It is an ``httpx.AsyncBaseTransport``, so it sits under the same ``httpx.AsyncClient`` as any
@@ -26,16 +27,21 @@ from datetime import timedelta
 
 import anyio
 import anyio.abc
-import h11
 import httpx
 
+from ._http11 import (
+    LocalProtocolError,
+    RemoteProtocolError,
+    ResponseReader,
+    closes_connection,
+    encode_request,
+)
 from ._streams import ByteStream, connect
 
 __all__ = ["ConnectionPoolTransport"]
 
 #: Idle connections older than this are closed rather than reused (httpx's default).
 KEEPALIVE_EXPIRY = 5.0
-_NO_RESPONSE = "Server disconnected without sending a response."
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _Origin = tuple[bytes, str, int]
 #: What a failing socket raises (``ssl.SSLError`` is an ``OSError``).
@@ -53,14 +59,14 @@ def _deadline(timeout: float | None) -> float:
 
 
 class _Connection:
-    """One HTTP/1.1 connection: a socket stream and the h11 state machine of its exchanges."""
+    """One HTTP/1.1 connection: a socket stream that carries one exchange at a time."""
 
-    __slots__ = ("_h11", "_idle_since", "closed", "stream")
+    __slots__ = ("_idle_since", "_reusable", "closed", "stream")
 
     def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self.closed = False
-        self._h11 = h11.Connection(h11.CLIENT)
+        self._reusable = False
         self._idle_since = 0.0
 
     def park(self, now: float) -> None:
@@ -84,19 +90,13 @@ class _Connection:
         request is written, then the read timeout, renewed after every read, as httpx's
         per-operation timeouts are.
         """
-        conn = self._h11
+        self._reusable = False
         body = await request.aread()  # already in hand for every request the SDK builds
+        method = request.method.encode()
+        headers = request.headers.raw
         try:
-            data = conn.send(
-                h11.Request(
-                    method=request.method, target=request.url.raw_path, headers=request.headers.raw
-                )
-            )
-            assert data is not None  # h11 returns None only for ConnectionClosed
-            if body:
-                data += conn.send(h11.Data(data=body))
-            data += conn.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:  # e.g. a header value with a newline in it
+            data = encode_request(method, request.url.raw_path, headers, body)
+        except LocalProtocolError as exc:  # e.g. a header value with a newline in it
             raise httpx.LocalProtocolError(str(exc)) from exc
         reading = False
         started = time.perf_counter()
@@ -105,61 +105,40 @@ class _Connection:
                 await self.stream.send(data)
                 reading = True
                 scope.deadline = _deadline(read)
-                return await self._read_response(scope, read, started)
-            except h11.ProtocolError as exc:
+                reader = ResponseReader(method)
+                while True:
+                    chunk = await self.stream.receive()
+                    scope.deadline = _deadline(read)
+                    parsed = reader.feed(chunk) if chunk else reader.feed_eof()
+                    if parsed is not None:
+                        break
+            except RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc)) from exc
             except _SOCKET_ERRORS as exc:
                 error = httpx.ReadError if reading else httpx.WriteError
                 raise error(str(exc) or type(exc).__name__) from exc
+            self._reusable = parsed.reusable and not closes_connection(headers)
+            response = httpx.Response(
+                parsed.status,
+                headers=parsed.headers,
+                content=parsed.body,
+                extensions={"http_version": parsed.http_version, "reason_phrase": parsed.reason},
+            )
+            # httpx times a response while it reads the body; this one comes read.
+            response.elapsed = timedelta(seconds=time.perf_counter() - started)
+            return response
         # Only reached when the deadline cancelled the scope.
         if reading:
             raise httpx.ReadTimeout("timed out reading the response")
         raise httpx.WriteTimeout("timed out sending the request")
 
-    async def _read_response(
-        self, scope: anyio.CancelScope, read: float | None, started: float
-    ) -> httpx.Response:
-        conn = self._h11
-        status = 0
-        reason = b""
-        headers: list[tuple[bytes, bytes]] = []
-        content = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                chunk = await self.stream.receive()
-                if not chunk and conn.their_state is h11.SEND_RESPONSE:
-                    raise httpx.RemoteProtocolError(_NO_RESPONSE)
-                scope.deadline = _deadline(read)
-                conn.receive_data(chunk)
-            elif isinstance(event, h11.Response):
-                status, reason, headers = event.status_code, event.reason, event.headers.raw_items()
-            elif isinstance(event, h11.Data):
-                content += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                response = httpx.Response(
-                    status,
-                    headers=headers,
-                    content=bytes(content),
-                    extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-                )
-                # httpx times a response while it reads the body; this one comes read.
-                response.elapsed = timedelta(seconds=time.perf_counter() - started)
-                return response
-            elif isinstance(event, h11.ConnectionClosed):
-                raise httpx.RemoteProtocolError("Server disconnected during the response.")
-            elif not isinstance(event, h11.InformationalResponse):  # 100 Continue: read on
-                # h11.PAUSED: a protocol switch (101), which this transport does not speak.
-                raise httpx.RemoteProtocolError(f"unexpected response event {event!r}")
-
     def reusable(self) -> bool:
-        """Start the next request/response cycle if both sides kept the connection open."""
-        conn = self._h11
-        unread, _ = conn.trailing_data  # bytes after the response: a confused server or proxy
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not unread:
-            conn.start_next_cycle()
-            return True
-        return False
+        """Whether the connection can carry the next request after the exchange just made.
+
+        Both sides kept it open, and nothing came after the response (a confused server or
+        proxy, whose next bytes would be taken for the next response).
+        """
+        return self._reusable
 
     async def close(self) -> None:
         """Close the socket at once, whatever state the exchange is in."""
