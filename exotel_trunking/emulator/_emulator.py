@@ -83,7 +83,8 @@ class Emulator:
         account_sid: The account; other sids in a path answer 403.
         dialect: ``"reference"`` (the reference document's shapes) or ``"live"``.
         seed: Seeds the random generator.
-        latency: Seconds added to each API request, or a ``(low, high)`` jitter range.
+        latency: Seconds from an API request's arrival to its handling (the served emulator counts
+            from when its first bytes came), or a ``(low, high)`` jitter range.
         rate_limit: A token bucket, e.g. ``"200/60"`` or ``(200, 60.0)``; 429 beyond it.
         concurrency_limit: Requests in flight beyond this many answer 429.
         faults: Probabilistic faults, e.g. ``{"503": 0.1}`` (see :meth:`set_faults`).
@@ -317,7 +318,7 @@ class Emulator:
     # -- request handling -----------------------------------------------------------------
 
     async def handle(
-        self, request: EmulatedRequest, *, read_timeout: float | None = None
+        self, request: EmulatedRequest, *, read_timeout: float | None = None, waited: float = 0.0
     ) -> Exchange:
         """Handle one request with latency, limits and faults applied.
 
@@ -326,6 +327,8 @@ class Emulator:
             read_timeout: The client's read timeout, if the front end knows it (the in-process
                 transport does): a ``slow`` answer then waits only that long and reports
                 ``timed_out``.
+            waited: Seconds since the request arrived at the front end (the served emulator
+                reads and parses it first): the latency counts from its arrival.
 
         Returns:
             What to send back, or ``response=None`` to drop the connection.
@@ -342,8 +345,8 @@ class Emulator:
         fault: FaultKind | None = None
         try:
             delay = self.knobs.sample_latency(self._rng)
-            if delay > 0:
-                await anyio.sleep(delay)
+            if delay > waited:
+                await _sleep_at_least(delay - waited)
             refusal, decision = self._admit(request, over_concurrency)
             if refusal is not None:
                 exchange = Exchange(refusal)
@@ -440,3 +443,22 @@ class Emulator:
         if response.header("retry-after") is not None:
             headers = [h for h in headers if h[0] != "retry-after"]
         return response.with_headers(headers)
+
+
+#: How early a latency wait first aims (see :func:`_sleep_at_least`).
+_TIMER_LEAD = 0.001
+
+
+async def _sleep_at_least(seconds: float) -> None:
+    """Sleep ``seconds``: never less, and on asyncio no longer a millisecond more.
+
+    asyncio's timers fire up to a millisecond or so late on Linux: the selector rounds its wait
+    up to whole milliseconds, and CPython's ``epoll.poll`` rounds the result up once more, so
+    ``anyio.sleep(0.05)`` took 51.2 ms (median) here. Latency is the knob a benchmark computes
+    its ideal time from, so the emulator aims a millisecond early and then sleeps out whatever
+    is left (none, on asyncio, most of the time).
+    """
+    deadline = anyio.current_time() + seconds
+    await anyio.sleep_until(deadline - _TIMER_LEAD)
+    if anyio.current_time() < deadline:
+        await anyio.sleep_until(deadline)

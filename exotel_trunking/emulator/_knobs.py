@@ -94,7 +94,8 @@ class Knobs:
     """How the emulator behaves; assign any attribute (or use ``Emulator.configure``).
 
     Attributes:
-        latency: Seconds added to every API request, or a ``(low, high)`` jitter range.
+        latency: Seconds from an API request's arrival to its handling, or a ``(low, high)``
+            jitter range.
         rate_limit: A token bucket (``"200/60"``, ``(200, 60.0)``, :class:`RateLimitConfig`);
             beyond it requests answer 429 / 1030 with ``Retry-After``. ``None``: no limit.
         concurrency_limit: Requests in flight beyond this many answer 429. ``None``: no limit.

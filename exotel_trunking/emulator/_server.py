@@ -150,6 +150,9 @@ class _Conversation(abc.ABC):
         self._emulator = emulator
         self._conn = h11.Connection(h11.SERVER)
         self._peer: str | None = None
+        # When the first bytes of the request being read arrived (perf_counter), if any have:
+        # the emulator's latency counts from then, not from when this task got to them.
+        self._received: float | None = None
 
     @abc.abstractmethod
     async def _send(self, data: bytes) -> None:
@@ -174,7 +177,9 @@ class _Conversation(abc.ABC):
             if request is None:
                 return
             emulator.connections.requests += 1
-            exchange = await self._handle(request)
+            received, self._received = self._received, None
+            waited = 0.0 if received is None else time.perf_counter() - received
+            exchange = await self._handle(request, waited)
             if exchange.response is None:
                 return  # a drop fault: close without answering
             await self._send(self._serialize(exchange.response, head=request.method == "HEAD"))
@@ -211,10 +216,16 @@ class _Conversation(abc.ABC):
             else:  # ConnectionClosed, or PAUSED (never reached: one request at a time)
                 return None
 
-    async def _handle(self, request: EmulatedRequest) -> Exchange:
+    def _feed(self, data: bytes) -> None:
+        """Hand bytes from the client to h11, noting when a request's first bytes came."""
+        if self._received is None:
+            self._received = time.perf_counter()
+        self._conn.receive_data(data)
+
+    async def _handle(self, request: EmulatedRequest, waited: float) -> Exchange:
         """Let the emulator answer (an emulator bug answers 500)."""
         try:
-            return await self._emulator.handle(request)
+            return await self._emulator.handle(request, waited=waited)
         except Exception:
             logger.exception("emulator failed on %s %s", request.method, request.path)
             return Exchange(EmulatedResponse.json(500, {"error": "emulator failure"}))
@@ -289,7 +300,7 @@ class _StreamConversation(_Conversation):
         """Feed whatever the client sends to h11; end the conversation when it hangs up."""
         try:
             while True:
-                self._conn.receive_data(await self._stream.receive(_READ_SIZE))
+                self._feed(await self._stream.receive(_READ_SIZE))
                 if self._arrived is not None:
                     self._arrived.set()
                     self._arrived = None
@@ -374,7 +385,7 @@ class _ProtocolConversation(_Conversation, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Feed h11, and wake the conversation if it waits for these bytes."""
-        self._conn.receive_data(bytes(self._buffer[:nbytes]))
+        self._feed(bytes(self._buffer[:nbytes]))
         if self._arrived is not None:
             if not self._arrived.done():
                 self._arrived.set_result(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from emulator_helpers import (
     ACCOUNT,
     FIXED_NOW,
+    KEY,
+    TOKEN,
     FakeClock,
     api,
     create_trunk,
@@ -19,7 +22,9 @@ from emulator_helpers import (
 )
 
 from exotel_trunking.emulator import Emulator, FaultRule, Knobs, RateLimitConfig
+from exotel_trunking.emulator._emulator import _sleep_at_least
 from exotel_trunking.emulator._faults import path_matches
+from exotel_trunking.emulator._messages import EmulatedRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +39,26 @@ async def test_fixed_latency_delays_every_api_request(emulator: Emulator) -> Non
         elapsed = anyio.current_time() - started
     assert elapsed >= 0.02
     assert emulator.requests[0].duration >= 0.02
+
+
+async def test_latency_counts_from_the_request_s_arrival_at_the_front_end() -> None:
+    emulator = make_emulator(latency=30)
+    authorization = "Basic " + base64.b64encode(f"{KEY}:{TOKEN}".encode()).decode()
+    request = EmulatedRequest(
+        "GET", f"{ACCOUNT}/trunks/x/credentials", headers={"Authorization": authorization}
+    )
+    with anyio.fail_after(5):  # 30 s if the time already waited were ignored
+        exchange = await emulator.handle(request, waited=30)
+    assert exchange.response is not None
+    assert exchange.response.status == 404
+
+
+@pytest.mark.parametrize("seconds", [0.0004, 0.003, 0.0105, 0.02])
+async def test_a_latency_wait_is_never_shorter_than_asked(seconds: float) -> None:
+    for _ in range(5):
+        started = anyio.current_time()
+        await _sleep_at_least(seconds)
+        assert anyio.current_time() - started >= seconds
 
 
 def test_latency_jitter_is_drawn_from_the_seeded_generator() -> None:
