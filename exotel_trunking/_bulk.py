@@ -208,14 +208,12 @@ class BulkStream(Generic[T]):
 
     async def __anext__(self) -> ItemOutcome[T]:
         try:
-            # An outcome already waiting is taken without a trip through the event loop; the
-            # buffer holds at most ``concurrency`` of them.
-            outcome = self._receive.receive_nowait()
-        except anyio.WouldBlock:
             try:
+                # An outcome already waiting is taken without a trip through the event loop;
+                # the buffer holds at most ``concurrency`` of them.
+                outcome = self._receive.receive_nowait()
+            except anyio.WouldBlock:
                 outcome = await self._receive.receive()
-            except anyio.EndOfStream:
-                raise StopAsyncIteration from None
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
         self.done += 1
@@ -460,17 +458,18 @@ class _Input:
     """The input, read one item at a time by whichever worker is free, in input order.
 
     Workers take items themselves rather than through a producer task: a hand-over between
-    tasks costs two trips through the event loop per item. An async iterable is read under a
-    lock (an async generator cannot be advanced by two tasks at once); a plain iterable needs
-    none, since ``next()`` runs without yielding to other tasks.
+    tasks costs two trips through the event loop per item. Taking is done under a lock, as an
+    async generator cannot be advanced by two tasks at once (uncontended, it costs no trip).
     """
 
     def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
-        self._items = items
-        self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
+        self._sync: Iterator[Any] = iter(())
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+        else:
+            self._sync = iter(items)
         self._lock = anyio.Lock(fast_acquire=True)
-        self._started = False
         self._index = -1
         self._ended = False
         #: The error the input raised, which ends the batch; re-raised once it is wound up.
@@ -478,42 +477,22 @@ class _Input:
 
     async def take(self) -> tuple[int, object] | None:
         """The next item and its index, or ``None`` once the input is used up or failed."""
-        if isinstance(self._items, AsyncIterable):
-            async with self._lock:
-                return await self._take_async()
-        return self._take_sync()
-
-    def _take_sync(self) -> tuple[int, object] | None:
-        if self._ended:
-            return None
-        try:
-            if self._sync is None:
-                self._sync = iter(self._items)  # type: ignore[arg-type]
-            item = next(self._sync)
-        except StopIteration:
-            self._ended = True
-            return None
-        except Exception as error:  # a failing input ends the batch, not the process
-            self._ended, self.error = True, error
-            return None
-        self._index += 1
-        return self._index, item
-
-    async def _take_async(self) -> tuple[int, object] | None:
-        if self._ended:
-            return None
-        try:
-            if self._async is None:
-                self._async = aiter(self._items)  # type: ignore[arg-type]
-            item = await anext(self._async)
-        except StopAsyncIteration:
-            self._ended = True
-            return None
-        except Exception as error:
-            self._ended, self.error = True, error
-            return None
-        self._index += 1
-        return self._index, item
+        async with self._lock:
+            if self._ended:
+                return None
+            try:
+                if self._async is not None:
+                    item = await anext(self._async)
+                else:
+                    item = next(self._sync)
+            except (StopIteration, StopAsyncIteration):
+                self._ended = True
+                return None
+            except Exception as error:  # a failing input ends the batch, not the process
+                self._ended, self.error = True, error
+                return None
+            self._index += 1
+            return self._index, item
 
 
 async def _work(

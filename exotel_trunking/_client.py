@@ -109,10 +109,9 @@ class AsyncTrunkingClient:
             max_connections=max_connections,
         )
         if http_client is None:
-            given = transport
 
             def build() -> httpx.AsyncBaseTransport:
-                return given or ConnectionPoolTransport(config.max_connections)
+                return transport or ConnectionPoolTransport(config.max_connections)
 
             pool = Pool(build(), build)
         else:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import wire
@@ -90,6 +91,21 @@ async def test_generators_and_async_generators_are_streamed(emulator: Emulator) 
     assert len(from_gen.created) == 30
     assert len(from_agen.created) == 30
     assert len(emulator.state.phone_numbers(sid)) == 60
+
+
+async def test_an_async_generator_that_waits_between_items_is_read_by_one_worker_at_a_time(
+    emulator: Emulator,
+) -> None:
+    async def slow_source() -> AsyncIterator[str]:
+        for number in numbers(40):
+            await anyio.lowlevel.checkpoint()  # a second worker must not advance it now
+            yield number
+
+    async with client_for(emulator) as client:
+        sid = await new_trunk(client)
+        result = await client.bulk.map_phone_numbers(sid, slow_source(), concurrency=10)
+    assert [o.item for o in result.outcomes] == numbers(40)
+    assert [o.status for o in result.outcomes] == ["created"] * 40
 
 
 async def test_the_input_is_read_no_further_ahead_than_the_concurrency() -> None:

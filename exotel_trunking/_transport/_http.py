@@ -8,7 +8,6 @@ A resource describes an endpoint as a :class:`Call`; :meth:`HTTPTransport.reques
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -148,7 +147,6 @@ class HTTPTransport:
         self._account_path = f"/v2/accounts/{account_sid}/"
         self._root = base_url.rstrip("/") + self._account_path
         self._headers = dict(headers)
-        self._json_headers = {**headers, "Content-Type": "application/json"}
         self._urls: dict[str, httpx.URL] = {}
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
@@ -326,16 +324,17 @@ class HTTPTransport:
                 call.method,
                 self._url(call.path),
                 params=call.params,
-                headers=self._headers if call.json is None else self._json_headers,
-                content=None if call.json is None else _json_body(call.json),
+                headers=self._headers,
+                json=call.json,
                 extensions={"timeout": self.timeout.as_dict()},
             )
             response = await self._pool.transport().handle_async_request(request)
             response.request = request
             try:
                 await response.aread()  # a streaming transport's body (ours comes read)
-            finally:
+            except BaseException:
                 await response.aclose()
+                raise
         reset = parse_rate_limit_reset(response.headers, self._wall_clock)
         if reset:
             # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
@@ -449,11 +448,6 @@ class HTTPTransport:
             "path": url.raw_path.decode("ascii").split("?")[0][len(self._account_path) :],
             "params": dict(url.params),
         }
-
-
-def _json_body(data: Any) -> bytes:
-    """``data`` as compact UTF-8 JSON (what httpx sends for ``json=``)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _all_failed_with(envelope: Envelope, kind: type[APIStatusError]) -> bool:

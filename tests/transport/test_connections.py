@@ -6,6 +6,7 @@ connection, close it, answer late, send garbage) is exactly what the test says.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import socket
 import ssl
@@ -125,6 +126,17 @@ async def test_the_request_on_the_wire_carries_the_method_target_headers_and_bod
     assert head[0] == b"POST /v2/a%20b?x=1 HTTP/1.1"
     assert b"X-A: b" in head
     assert b"Content-Length: 32" in head
+
+
+async def test_a_gzip_encoded_body_comes_decoded() -> None:
+    body = gzip.compress(b'{"ok": true}')
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+    async with serving(answering(head + body)) as server:
+        transport = ConnectionPoolTransport(1)
+        request = httpx.Request("GET", server.url + "/x", headers={"Accept-Encoding": "gzip"})
+        response = await transport.handle_async_request(request)
+        await transport.aclose()
+    assert response.json() == {"ok": True}
 
 
 async def test_a_response_with_connection_close_is_not_reused() -> None:
