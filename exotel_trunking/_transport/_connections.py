@@ -33,7 +33,6 @@ from ._http11 import (
     LocalProtocolError,
     RemoteProtocolError,
     ResponseReader,
-    closes_connection,
     encode_request,
 )
 from ._streams import ByteStream, connect
@@ -93,16 +92,15 @@ class _Connection:
         self._reusable = False
         body = await request.aread()  # already in hand for every request the SDK builds
         method = request.method.encode()
-        headers = request.headers.raw
         try:
-            data = encode_request(method, request.url.raw_path, headers, body)
+            encoded = encode_request(method, request.url.raw_path, request.headers.raw, body)
         except LocalProtocolError as exc:  # e.g. a header value with a newline in it
             raise httpx.LocalProtocolError(str(exc)) from exc
         reading = False
         started = time.perf_counter()
         with anyio.CancelScope(deadline=_deadline(write)) as scope:
             try:
-                await self.stream.send(data)
+                await self.stream.send(encoded.data)
                 reading = True
                 scope.deadline = _deadline(read)
                 reader = ResponseReader(method)
@@ -117,7 +115,7 @@ class _Connection:
             except _SOCKET_ERRORS as exc:
                 error = httpx.ReadError if reading else httpx.WriteError
                 raise error(str(exc) or type(exc).__name__) from exc
-            self._reusable = parsed.reusable and not closes_connection(headers)
+            self._reusable = parsed.reusable and not encoded.closes
             response = httpx.Response(
                 parsed.status,
                 headers=parsed.headers,

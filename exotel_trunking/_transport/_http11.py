@@ -26,15 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "MAX_HEAD_SIZE",
+    "EncodedRequest",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
     "Response",
     "ResponseReader",
-    "closes_connection",
     "encode_request",
 ]
 
@@ -95,10 +96,23 @@ class Response:
     reusable: bool
 
 
+class EncodedRequest(NamedTuple):
+    """A request ready to send.
+
+    Attributes:
+        data: Its bytes.
+        closes: Whether it asks the server to close the connection after answering
+            (``Connection: close``).
+    """
+
+    data: bytes
+    closes: bool
+
+
 def encode_request(
     method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]], body: bytes
-) -> bytes:
-    """The bytes of a whole HTTP/1.1 request, as h11 writes them.
+) -> EncodedRequest:
+    """A whole HTTP/1.1 request, in the bytes h11 writes for it.
 
     The request line, the ``Host`` header first, then the others in the given order and casing,
     a blank line and the body.
@@ -117,6 +131,7 @@ def encode_request(
     host: list[bytes] = []
     lines: list[bytes] = []
     length: bytes | None = None
+    closes = False
     for name, value in headers:
         if not name or name.translate(None, _TCHAR):
             raise LocalProtocolError(f"illegal header name {name!r}")
@@ -134,11 +149,14 @@ def encode_request(
             length = value
         elif lowered == b"transfer-encoding":
             raise LocalProtocolError("Transfer-Encoding is not supported: send a whole body")
+        elif lowered == b"connection":
+            closes = closes or _has_close(value)
         lines += (name, b": ", value, b"\r\n")
     if not host:
         raise LocalProtocolError("missing Host header")
     _check_length(length, body)
-    return b"".join((method, b" ", target, b" HTTP/1.1\r\n", *host, *lines, b"\r\n", body))
+    data = b"".join((method, b" ", target, b" HTTP/1.1\r\n", *host, *lines, b"\r\n", body))
+    return EncodedRequest(data, closes)
 
 
 def _check_length(length: bytes | None, body: bytes) -> None:
@@ -148,14 +166,6 @@ def _check_length(length: bytes | None, body: bytes) -> None:
             raise LocalProtocolError("a request body needs a Content-Length header")
     elif not length.isdigit() or len(length) > 20 or int(length) != len(body):
         raise LocalProtocolError(f"Content-Length {length!r} for a body of {len(body)} bytes")
-
-
-def closes_connection(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a ``Connection`` header among ``headers`` lists ``close``."""
-    for name, value in headers:  # noqa: SIM110 - a loop costs less than any() on a generator
-        if name.lower() == b"connection" and _has_close(value):
-            return True
-    return False
 
 
 def _has_close(value: bytes) -> bool:

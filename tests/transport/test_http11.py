@@ -13,7 +13,6 @@ from exotel_trunking._transport._http11 import (
     RemoteProtocolError,
     Response,
     ResponseReader,
-    closes_connection,
     encode_request,
 )
 
@@ -154,14 +153,14 @@ REQUESTS = [
 def test_a_request_encodes_to_exactly_what_h11_sends(
     method: bytes, target: bytes, headers: Headers, body: bytes
 ) -> None:
-    assert encode_request(method, target, headers, body) == h11_encode(
+    assert encode_request(method, target, headers, body).data == h11_encode(
         method, target, headers, body
     )
 
 
 def test_the_request_line_headers_and_body_are_laid_out_in_order() -> None:
     headers = [(b"X-A", b"1"), (b"Host", b"h"), (b"Content-Length", b"2")]
-    assert encode_request(b"POST", b"/p?q", headers, b"{}") == (
+    assert encode_request(b"POST", b"/p?q", headers, b"{}").data == (
         b"POST /p?q HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nContent-Length: 2\r\n\r\n{}"
     )
 
@@ -246,18 +245,23 @@ def test_every_byte_in_each_part_of_a_request_is_accepted_exactly_when_h11_accep
         except h11.LocalProtocolError:
             expected = None
         try:
-            got: bytes | None = encode_request(method, target, headers, b"")
+            got: bytes | None = encode_request(method, target, headers, b"").data
         except LocalProtocolError:
             got = None
         assert got == expected, (method, target, headers)
 
 
 def test_a_request_says_whether_it_closes_the_connection() -> None:
-    assert not closes_connection([*HOST, (b"Connection", b"keep-alive")])
-    assert closes_connection([*HOST, (b"Connection", b"keep-alive, Close")])
-    assert closes_connection([(b"connection", b"close"), *HOST])
-    assert not closes_connection([*HOST, (b"X-Connection", b"close")])
-    assert not closes_connection([*HOST, (b"Connection", b"closed")])
+    def closes(headers: list[tuple[bytes, bytes]]) -> bool:
+        return encode_request(b"GET", b"/", headers, b"").closes
+
+    assert not closes([*HOST])
+    assert not closes([*HOST, (b"Connection", b"keep-alive")])
+    assert closes([*HOST, (b"Connection", b"keep-alive, Close")])
+    assert closes([(b"connection", b"close"), *HOST])
+    assert closes([*HOST, (b"Connection", b"keep-alive"), (b"Connection", b"close")])
+    assert not closes([*HOST, (b"X-Connection", b"close")])
+    assert not closes([*HOST, (b"Connection", b"closed")])
 
 
 # -- reading responses -----------------------------------------------------------------------
