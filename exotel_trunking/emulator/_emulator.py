@@ -317,8 +317,17 @@ class Emulator:
 
     # -- request handling -----------------------------------------------------------------
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The monotonic clock the emulator keeps time by (``time.monotonic`` unless injected)."""
+        return self._clock
+
     async def handle(
-        self, request: EmulatedRequest, *, read_timeout: float | None = None, waited: float = 0.0
+        self,
+        request: EmulatedRequest,
+        *,
+        read_timeout: float | None = None,
+        arrived: float | None = None,
     ) -> Exchange:
         """Handle one request with latency, limits and faults applied.
 
@@ -327,8 +336,9 @@ class Emulator:
             read_timeout: The client's read timeout, if the front end knows it (the in-process
                 transport does): a ``slow`` answer then waits only that long and reports
                 ``timed_out``.
-            waited: Seconds since the request arrived at the front end (the served emulator
-                reads and parses it first): the latency counts from its arrival.
+            arrived: When the request arrived, on :attr:`clock`, if the front end knows (the
+                served emulator notes when its first bytes came, before reading it whole): the
+                latency counts from then, else from now.
 
         Returns:
             What to send back, or ``response=None`` to drop the connection.
@@ -345,8 +355,10 @@ class Emulator:
         fault: FaultKind | None = None
         try:
             delay = self.knobs.sample_latency(self._rng)
-            if delay > waited:
-                await _sleep_at_least(delay - waited)
+            if arrived is not None:
+                delay -= started - arrived
+            if delay > 0:
+                await _sleep_at_least(delay)
             refusal, decision = self._admit(request, over_concurrency)
             if refusal is not None:
                 exchange = Exchange(refusal)

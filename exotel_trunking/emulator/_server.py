@@ -150,8 +150,8 @@ class _Conversation(abc.ABC):
         self._emulator = emulator
         self._conn = h11.Connection(h11.SERVER)
         self._peer: str | None = None
-        # When the first bytes of the request being read arrived (perf_counter), if any have:
-        # the emulator's latency counts from then, not from when this task got to them.
+        # When the first bytes of the request being read arrived (on the emulator's clock), if
+        # any have: its latency counts from then, not from when this task got to them.
         self._received: float | None = None
 
     @abc.abstractmethod
@@ -177,9 +177,8 @@ class _Conversation(abc.ABC):
             if request is None:
                 return
             emulator.connections.requests += 1
-            received, self._received = self._received, None
-            waited = 0.0 if received is None else time.perf_counter() - received
-            exchange = await self._handle(request, waited)
+            arrived, self._received = self._received, None
+            exchange = await self._handle(request, arrived)
             if exchange.response is None:
                 return  # a drop fault: close without answering
             await self._send(self._serialize(exchange.response, head=request.method == "HEAD"))
@@ -219,13 +218,13 @@ class _Conversation(abc.ABC):
     def _feed(self, data: bytes) -> None:
         """Hand bytes from the client to h11, noting when a request's first bytes came."""
         if self._received is None:
-            self._received = time.perf_counter()
+            self._received = self._emulator.clock()
         self._conn.receive_data(data)
 
-    async def _handle(self, request: EmulatedRequest, waited: float) -> Exchange:
+    async def _handle(self, request: EmulatedRequest, arrived: float | None) -> Exchange:
         """Let the emulator answer (an emulator bug answers 500)."""
         try:
-            return await self._emulator.handle(request, waited=waited)
+            return await self._emulator.handle(request, arrived=arrived)
         except Exception:
             logger.exception("emulator failed on %s %s", request.method, request.path)
             return Exchange(EmulatedResponse.json(500, {"error": "emulator failure"}))

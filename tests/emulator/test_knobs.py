@@ -42,13 +42,16 @@ async def test_fixed_latency_delays_every_api_request(emulator: Emulator) -> Non
 
 
 async def test_latency_counts_from_the_request_s_arrival_at_the_front_end() -> None:
-    emulator = make_emulator(latency=30)
+    clock = FakeClock()
+    emulator = make_emulator(latency=30, clock=clock)
     authorization = "Basic " + base64.b64encode(f"{KEY}:{TOKEN}".encode()).decode()
     request = EmulatedRequest(
         "GET", f"{ACCOUNT}/trunks/x/credentials", headers={"Authorization": authorization}
     )
+    arrived = clock()
+    clock.advance(30)  # the front end took 30 s (by this clock) to read it whole
     with anyio.fail_after(5):  # 30 s if the time already waited were ignored
-        exchange = await emulator.handle(request, waited=30)
+        exchange = await emulator.handle(request, arrived=arrived)
     assert exchange.response is not None
     assert exchange.response.status == 404
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Callable
 
@@ -62,6 +63,20 @@ async def test_a_client_that_gives_up_during_the_latency_wait_is_noticed(
     (record,) = emulator.requests
     assert record.status is None
     assert emulator.counters.unanswered == 1
+
+
+async def test_the_served_emulator_counts_latency_from_the_request_s_first_bytes(
+    anyio_backend: str,
+) -> None:
+    readings = itertools.count(step=30.0)  # every reading of this clock is 30 s after the last
+
+    emulator = make_emulator(latency=30, clock=lambda: next(readings))
+    async with emulator.serve() as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        # The server reads the clock when the request's bytes arrive and again when it starts
+        # handling it: by then its 30 s of latency have passed.
+        with anyio.fail_after(5):
+            response = await http.get(trunk_url("x", "credentials"), auth=(KEY, TOKEN))
+    assert response.status_code == 404
 
 
 async def test_pipelined_requests_are_answered_in_order(anyio_backend: str) -> None:
