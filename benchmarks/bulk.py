@@ -305,21 +305,13 @@ def run(quick: bool, out: Path) -> Section:
                 )
             )
     items = _size(HEADLINE, settings)
-    bare_time = _row(
-        table,
-        f"{HEADLINE}, bare httpx (baseline)",
-        items,
-        ideal=_ideal(items, HEADLINE),
-        runs=runs[BARE],
-        rate0=seq_rate,
-    )
-    httpcore_time = _row(
-        table,
-        f"{HEADLINE}, the SDK on httpx's own transport",
-        items,
-        ideal=_ideal(items, HEADLINE),
-        runs=runs[HTTPCORE],
-        rate0=seq_rate,
+    ideal = _ideal(items, HEADLINE)
+    bare_time, httpcore_time = (
+        _row(table, f"{HEADLINE}, {label}", items, ideal=ideal, runs=runs[key], rate0=seq_rate)
+        for key, label in (
+            (BARE, "bare httpx (baseline)"),
+            (HTTPCORE, "the SDK on httpx's own transport"),
+        )
     )
     headline_time = median(r.seconds for r in runs[HEADLINE])
     section.targets.append(
