@@ -12,6 +12,7 @@ import respx
 import wire
 
 from exotel_trunking import (
+    APIConnectionError,
     AsyncTrunkingClient,
     ConflictError,
     ExotelError,
@@ -213,6 +214,18 @@ async def test_the_sdk_hands_its_requests_to_the_transport_with_its_timeout() ->
     assert sent.extensions["timeout"] == client.config.timeout.as_dict()
     assert sent.extensions["timeout"]["connect"] == 1.5
     assert sent.extensions["timeout"]["read"] == 3.0
+
+
+@pytest.mark.asyncio
+async def test_a_call_after_the_user_closed_their_http_client_says_so_and_sends_nothing() -> None:
+    fake = wire.FakeExotel()
+    own = httpx.AsyncClient(transport=fake.transport())
+    client = wire.make_client(http_client=own)
+    await own.aclose()
+
+    with pytest.raises(APIConnectionError, match="the http_client given to the client has been"):
+        await client.trunks.delete(wire.TRUNK_SID)
+    assert fake.requests == []
 
 
 # -- who owns the pool -------------------------------------------------------------------------

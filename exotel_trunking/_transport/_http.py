@@ -353,7 +353,7 @@ class HTTPTransport:
     def _closed_error(self, call: Call) -> APIConnectionError:
         path = self._account_path + call.path
         return APIConnectionError(
-            f"{call.method} {path} stopped: the client has been closed",
+            f"{call.method} {path} stopped: {self._pool.closed_reason}",
             method=call.method,
             path=path,
         )

@@ -84,6 +84,13 @@ class Pool:
             return transport.client.is_closed
         return self._closed
 
+    @property
+    def closed_reason(self) -> str:
+        """Why requests stop once :attr:`is_closed`, for the error that says so."""
+        if isinstance(self._transport, ClientTransport):
+            return "the http_client given to the client has been closed"
+        return "the client has been closed"
+
     def transport(self) -> httpx.AsyncBaseTransport:
         """The transport to send with from the running event loop."""
         loop = current_token().native_token
