@@ -338,8 +338,9 @@ class Bulk:
         phone_numbers = self._client.phone_numbers
         existing: dict[int, PhoneNumber] = {}
         if skip_existing:
-            records = await phone_numbers.list(trunk_sid)
-            existing = _by_key(records, lambda n: phone_key(n.phone_number))
+            existing = await _by_key(
+                phone_numbers.iter(trunk_sid), lambda n: phone_key(n.phone_number)
+            )
 
         async def send(number: str) -> PhoneNumber:
             return await phone_numbers.map(trunk_sid, number, mode=mode)
@@ -375,8 +376,9 @@ class Bulk:
         whitelisted_ips = self._client.whitelisted_ips
         existing: dict[int, WhitelistedIp] = {}
         if skip_existing:
-            records = await whitelisted_ips.list(trunk_sid)
-            existing = _by_key(records, lambda w: network_key(w.ip, w.mask))
+            existing = await _by_key(
+                whitelisted_ips.iter(trunk_sid), lambda w: network_key(w.ip, w.mask)
+            )
 
         async def send(network: tuple[str, int]) -> WhitelistedIp:
             return await whitelisted_ips.add(trunk_sid, network[0], mask=network[1])
@@ -403,10 +405,10 @@ def _prepare_network(item: object) -> tuple[int, tuple[str, int]]:
     return network_key(*network), network
 
 
-def _by_key(records: Iterable[T], key: Callable[[T], int]) -> dict[int, T]:
+async def _by_key(records: AsyncIterable[T], key: Callable[[T], int]) -> dict[int, T]:
     """The trunk's records by key, leaving out any that no valid input item could equal."""
     keyed: dict[int, T] = {}
-    for record in records:
+    async for record in records:
         try:
             keyed[key(record)] = record
         except ValueError:

@@ -1,23 +1,27 @@
-"""``AsyncTrunkingClient``: configuration, the connection pool, and the resources hung on it."""
+"""``AsyncTrunkingClient``: configuration, the HTTP client it sends with, and its resources."""
 
 from __future__ import annotations
 
 import base64
+import os
 import platform
+import ssl
 from collections.abc import Callable
-from types import TracebackType
+from types import EllipsisType, TracebackType
 
-import httpx
+import httpx2
 
 from ._bulk import Bulk
 from ._config import (
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
     ClientConfig,
     as_timeout,
     with_max_retries,
 )
+from ._exceptions import ConfigurationError
 from ._provision import ProvisionReport, TrunkSpec, provision
 from ._resources import (
     CredentialsResource,
@@ -27,24 +31,32 @@ from ._resources import (
     Trunks,
     WhitelistedIps,
 )
-from ._transport import HTTPTransport, Limiter, RateLimit, RateLimiter, RetryEvent, RetryPolicy
-from ._transport._connections import ConnectionPoolTransport
-from ._transport._pool import Pool
+from ._transport import (
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+    Requester,
+    RetryEvent,
+    RetryPolicy,
+)
+from ._transport._clients import ClientProvider
 from ._version import __version__
 
 __all__ = ["AsyncTrunkingClient"]
 
 USER_AGENT = (
-    f"exotel-trunking/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+    f"exotel-trunking/{__version__} python/{platform.python_version()} httpx2/{httpx2.__version__}"
 )
 
 
 class AsyncTrunkingClient:
     """An async client for Exotel's Voice Trunking API.
 
-    One client owns one connection pool and one rate limiter, and is safe to share between
-    any number of concurrent tasks, on asyncio or trio. Use it as an async context manager,
-    or call :meth:`aclose` when done.
+    One client owns one ``httpx2.AsyncClient`` (one connection pool) and one rate limiter,
+    and is safe to share between any number of concurrent tasks, on asyncio or trio. Every
+    attempt goes through that client's ``send``, so the environment's proxies and CA
+    settings, event hooks, mounts and HTTP instrumentation apply as for any httpx2
+    application. Use it as an async context manager, or call :meth:`aclose` when done.
 
     Args:
         api_key: The API key; ``EXOTEL_API_KEY`` if not given.
@@ -53,7 +65,8 @@ class AsyncTrunkingClient:
         region: ``"in"`` (Mumbai, the default) or ``"sg"`` (Singapore); ``EXOTEL_REGION``.
         base_url: Overrides the region (emulator, proxies); ``EXOTEL_BASE_URL``. Plain
             ``http://`` is accepted only for loopback hosts.
-        timeout: Seconds per attempt, or an ``httpx.Timeout``.
+        timeout: Seconds per network operation (connect, each read, each write), or an
+            ``httpx2.Timeout``.
         max_retries: Repeats after a failed attempt (overrides ``retry.max_retries``); 0
             disables retries.
         retry: The full :class:`RetryPolicy` (backoff, ``Retry-After`` cap, deadline).
@@ -62,13 +75,32 @@ class AsyncTrunkingClient:
             A :class:`RateLimiter` object (e.g. one shared by several processes) is used as
             it is.
         max_connections: The size of the connection pool, which is also the cap on requests
-            in flight (Exotel allows 50 concurrent connections).
-        transport: Any ``httpx.AsyncBaseTransport`` (the emulator, respx, a custom one).
-        http_client: Your own ``httpx.AsyncClient``; the SDK then does not close it.
+            in flight (Exotel allows 50 concurrent connections). With ``http_client=`` it
+            caps the requests in flight only: the pool is that client's.
+        attempt_timeout: The longest one attempt may take, from sending the request to the
+            last byte of the answer, whatever the per-operation ``timeout`` s (a server that
+            drips its answer never trips a read timeout). 60 s by default, or twice the read
+            timeout if that is longer; ``None`` for no limit. An attempt cut short counts as
+            a timeout whose outcome is unknown (retried only where a repeat is harmless).
+        max_response_bytes: The largest response body read, after decompression (10 MiB by
+            default); a larger one raises :class:`ResponseDecodeError` unread.
+        verify: TLS verification for the SDK's own HTTP client: ``True`` (the environment's
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else the system's CAs, read when the
+            client is built), ``False``, a CA bundle path, or an ``ssl.SSLContext`` (e.g.
+            with a client certificate loaded).
+        proxy: A proxy URL for the SDK's own HTTP client. By default the environment's
+            ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` apply.
+        http2: Let the SDK's own HTTP client speak HTTP/2 where the server offers it (needs
+            the ``http2`` extra).
+        transport: Any ``httpx2.AsyncBaseTransport`` (the emulator, a mock, an aiohttp
+            transport); the SDK's own ``httpx2.AsyncClient`` sends through it.
+        http_client: Your own ``httpx2.AsyncClient``, used as it is (its proxies, TLS
+            settings, hooks and transport); the SDK then does not close it.
         on_retry: Called with a :class:`RetryEvent` before every retry (metrics, alerts).
 
     Raises:
-        ConfigurationError: missing credentials, an unknown region, a refused ``base_url``.
+        ConfigurationError: missing credentials, an unknown region, a refused ``base_url``,
+            or HTTP options given together with ``http_client=`` (configure that client).
     """
 
     trunks: Trunks
@@ -87,13 +119,18 @@ class AsyncTrunkingClient:
         *,
         region: str | None = None,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: float | httpx2.Timeout = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | RateLimiter | None = DEFAULT_RATE_LIMIT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        attempt_timeout: float | EllipsisType | None = ...,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: bool | str | ssl.SSLContext = True,
+        proxy: str | httpx2.URL | None = None,
+        http2: bool = False,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http_client: httpx2.AsyncClient | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         config = ClientConfig.resolve(
@@ -107,15 +144,17 @@ class AsyncTrunkingClient:
             retry=retry,
             rate_limit=rate_limit,
             max_connections=max_connections,
+            attempt_timeout=attempt_timeout,
+            max_response_bytes=max_response_bytes,
+            verify=verify,
+            proxy=proxy,
+            http2=http2,
         )
+        _refuse_conflicting_options(config, http_client=http_client, transport=transport)
         if http_client is None:
-
-            def build() -> httpx.AsyncBaseTransport:
-                return transport or ConnectionPoolTransport(config.max_connections)
-
-            pool = Pool(build(), build)
+            clients = ClientProvider.owned(lambda: _build_http_client(config, transport))
         else:
-            pool = Pool.of_client(http_client)
+            clients = ClientProvider.borrowed(http_client)
         credentials = base64.b64encode(f"{config.api_key}:{config.api_token}".encode()).decode()
         headers = {
             "Authorization": f"Basic {credentials}",
@@ -125,8 +164,8 @@ class AsyncTrunkingClient:
         }
         self._config = config
         self._setup(
-            HTTPTransport(
-                pool=pool,
+            Requester(
+                clients=clients,
                 base_url=config.base_url,
                 account_sid=config.account_sid,
                 headers=headers,
@@ -134,19 +173,21 @@ class AsyncTrunkingClient:
                 max_in_flight=config.max_connections,
                 retry=config.retry,
                 timeout=config.timeout,
+                attempt_timeout=config.attempt_timeout,
+                max_response_bytes=config.max_response_bytes,
                 on_retry=on_retry,
             )
         )
 
-    def _setup(self, transport: HTTPTransport) -> None:
-        self._transport = transport
+    def _setup(self, requester: Requester) -> None:
+        self._requester = requester
         sid = self._config.account_sid
-        self.trunks = Trunks(transport, sid)
-        self.phone_numbers = PhoneNumbers(transport, sid)
-        self.whitelisted_ips = WhitelistedIps(transport, sid)
-        self.destination_uris = DestinationUris(transport, sid)
-        self.credentials = CredentialsResource(transport, sid)
-        self.settings = Settings(transport, sid)
+        self.trunks = Trunks(requester, sid)
+        self.phone_numbers = PhoneNumbers(requester, sid)
+        self.whitelisted_ips = WhitelistedIps(requester, sid)
+        self.destination_uris = DestinationUris(requester, sid)
+        self.credentials = CredentialsResource(requester, sid)
+        self.settings = Settings(requester, sid)
         self.bulk = Bulk(self)
 
     @property
@@ -169,7 +210,7 @@ class AsyncTrunkingClient:
         *,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float | httpx.Timeout | None = None,
+        timeout: float | httpx2.Timeout | None = None,
     ) -> AsyncTrunkingClient:
         """Return a client with other retry or timeout settings that shares this one's pool.
 
@@ -178,11 +219,11 @@ class AsyncTrunkingClient:
         e.g. ``await client.with_options(max_retries=0).trunks.create("t1")``. Closing it
         does nothing; close the original.
         """
-        policy = with_max_retries(retry or self._transport.retry, max_retries)
+        policy = with_max_retries(retry or self._requester.retry, max_retries)
         new_timeout = None if timeout is None else as_timeout(timeout)
         derived = object.__new__(AsyncTrunkingClient)
         derived._config = self._config
-        derived._setup(self._transport.with_options(retry=policy, timeout=new_timeout))
+        derived._setup(self._requester.with_options(retry=policy, timeout=new_timeout))
         return derived
 
     async def provision(
@@ -220,8 +261,8 @@ class AsyncTrunkingClient:
         )
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it came from ``http_client=``)."""
-        await self._transport.aclose()
+        """Close the SDK's HTTP client and its connections (not an ``http_client=`` of yours)."""
+        await self._requester.aclose()
 
     async def __aenter__(self) -> AsyncTrunkingClient:
         return self
@@ -244,4 +285,82 @@ class AsyncTrunkingClient:
 def _limiter(rate_limit: RateLimit | RateLimiter | None, config: ClientConfig) -> RateLimiter:
     if isinstance(rate_limit, RateLimiter):
         return rate_limit
-    return Limiter(config.rate_limit)
+    return LocalRateLimiter(config.rate_limit)
+
+
+def _refuse_conflicting_options(
+    config: ClientConfig,
+    *,
+    http_client: httpx2.AsyncClient | None,
+    transport: httpx2.AsyncBaseTransport | None,
+) -> None:
+    """Refuse HTTP options that would be silently ignored.
+
+    Raises:
+        ConfigurationError: naming the options and where they belong instead.
+    """
+    network = {
+        "verify": config.verify is not True,
+        "proxy": config.proxy is not None,
+        "http2": config.http2,
+    }
+    if http_client is not None:
+        given = [name for name, on in network.items() if on]
+        if transport is not None:
+            given.append("transport")
+        if given:
+            raise ConfigurationError(
+                f"{', '.join(given)} cannot be combined with http_client=: configure them on "
+                "the httpx2.AsyncClient you pass"
+            )
+    elif transport is not None:
+        given = [name for name, on in network.items() if on]
+        if given:
+            raise ConfigurationError(
+                f"{', '.join(given)} cannot be combined with transport=: configure them on "
+                "the transport you pass"
+            )
+
+
+def _build_http_client(
+    config: ClientConfig, transport: httpx2.AsyncBaseTransport | None
+) -> httpx2.AsyncClient:
+    """The SDK's own ``httpx2.AsyncClient``: no redirects, one pool of ``max_connections``.
+
+    Raises:
+        ConfigurationError: ``http2=True`` without the ``h2`` package, an unreadable CA bundle.
+    """
+    limits = httpx2.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_connections,
+    )
+    try:
+        return httpx2.AsyncClient(
+            transport=transport,
+            verify=_ssl_context(config.verify),
+            proxy=config.proxy,
+            http2=config.http2,
+            limits=limits,
+            timeout=config.timeout,
+            follow_redirects=False,
+        )
+    except ImportError as exc:
+        raise ConfigurationError(
+            "http2=True needs the h2 package: pip install 'exotel-trunking[http2]'"
+        ) from exc
+
+
+def _ssl_context(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """``verify`` as httpx2 takes it: a CA bundle path becomes a context (str is deprecated).
+
+    Raises:
+        ConfigurationError: the CA bundle cannot be read.
+    """
+    if not isinstance(verify, str):
+        return verify
+    try:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"verify={verify!r} is not a readable CA bundle: {exc}") from None

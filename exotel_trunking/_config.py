@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping
+from types import EllipsisType
 
 import attrs
-import httpx
+import httpx2
 
 from ._exceptions import ConfigurationError, InvalidParameterError
 from ._transport import RateLimit, RateLimiter, RetryPolicy
 from ._validation import validate_path_segment
 
 __all__ = [
+    "DEFAULT_ATTEMPT_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
     "REGIONS",
@@ -31,7 +35,14 @@ __all__ = [
 REGIONS: Mapping[str, str] = {"in": "https://api.in.exotel.com", "sg": "https://api.exotel.com"}
 #: 30 s for a whole response, 10 s to connect. Waiting for a pooled connection is not limited:
 #: the client never has more requests in flight than connections, so nobody waits long.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)
+DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=10.0, pool=None)
+#: The longest one attempt may take from sending to the last byte read, whatever the
+#: per-operation timeouts (a server dripping a byte at a time never trips a read timeout).
+#: When the read timeout is longer than half of it, twice the read timeout applies instead.
+DEFAULT_ATTEMPT_TIMEOUT = 60.0
+#: The largest response body read, after decompression. Exotel's answers are a few KB; a list
+#: of thousands of numbers in one reference-style answer stays well below it.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 #: Exotel allows 50 concurrent connections per account.
 DEFAULT_MAX_CONNECTIONS = 50
 #: Exotel's documented account limit: 200 calls a minute.
@@ -51,6 +62,16 @@ def _secret_repr(value: str) -> str:
     return "'***'" if value else "''"
 
 
+def _proxy_repr(value: str | None) -> str:
+    if value is None:
+        return "None"
+    url = httpx2.URL(value)
+    return repr(
+        str(url.copy_with(username=None, password=None))
+        + (" (with credentials)" if url.userinfo else "")
+    )
+
+
 @attrs.frozen
 class ClientConfig:
     """A client's resolved configuration. The token never appears in its ``repr``.
@@ -60,20 +81,33 @@ class ClientConfig:
         api_token: The API token (the Basic-auth password).
         account_sid: The account the requests act on.
         base_url: Scheme and host (and optional path prefix) requests go to.
-        timeout: The httpx timeout of each attempt.
+        timeout: httpx2's per-operation timeouts of each attempt.
+        attempt_timeout: The longest one attempt may take, sending to last byte, or ``None``.
+        max_response_bytes: The largest response body read (after decompression).
         retry: The retry policy.
         rate_limit: Client-side pacing, or ``None`` (also when a custom limiter paces).
         max_connections: The size of the connection pool, and the cap on requests in flight.
+        verify: TLS verification for the SDK's own HTTP client: ``True`` (the environment's
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else the system's CAs), ``False``, a CA
+            bundle path, or an ``ssl.SSLContext``.
+        proxy: A proxy URL for the SDK's own HTTP client, or ``None`` for the environment's
+            (``HTTPS_PROXY``, ``NO_PROXY``, ...). Its credentials never show in the ``repr``.
+        http2: Whether the SDK's own HTTP client may speak HTTP/2.
     """
 
     api_key: str
     api_token: str = attrs.field(repr=_secret_repr)
     account_sid: str
     base_url: str
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx2.Timeout = DEFAULT_TIMEOUT
+    attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    verify: bool | str | ssl.SSLContext = True
+    proxy: str | None = attrs.field(default=None, repr=_proxy_repr)
+    http2: bool = False
 
     @classmethod
     def resolve(
@@ -84,11 +118,16 @@ class ClientConfig:
         account_sid: str | None,
         region: str | None,
         base_url: str | None,
-        timeout: float | httpx.Timeout,
+        timeout: float | httpx2.Timeout,
         max_retries: int | None,
         retry: RetryPolicy | None,
         rate_limit: RateLimit | RateLimiter | None,
         max_connections: int,
+        attempt_timeout: float | EllipsisType | None = ...,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: bool | str | ssl.SSLContext = True,
+        proxy: str | httpx2.URL | None = None,
+        http2: bool = False,
         environ: Mapping[str, str] = os.environ,
     ) -> ClientConfig:
         """Resolve arguments and environment variables into a configuration.
@@ -108,16 +147,76 @@ class ClientConfig:
             raise ConfigurationError(f"max_connections={max_connections!r} must be an int >= 1")
         if max_connections < 1:
             raise ConfigurationError(f"max_connections={max_connections!r} must be an int >= 1")
+        resolved_timeout = as_timeout(timeout)
         return cls(
             api_key=key,
             api_token=token,
             account_sid=sid,
             base_url=_base_url(region, base_url, environ),
-            timeout=as_timeout(timeout),
+            timeout=resolved_timeout,
+            attempt_timeout=_attempt_timeout(attempt_timeout, resolved_timeout),
+            max_response_bytes=_max_response_bytes(max_response_bytes),
             retry=retry,
             rate_limit=rate_limit if isinstance(rate_limit, RateLimit) else None,
             max_connections=max_connections,
+            verify=_verify(verify),
+            proxy=_proxy(proxy),
+            http2=_flag("http2", http2),
         )
+
+
+def _attempt_timeout(value: float | EllipsisType | None, timeout: httpx2.Timeout) -> float | None:
+    if value is ...:
+        read = timeout.read
+        return DEFAULT_ATTEMPT_TIMEOUT if read is None else max(DEFAULT_ATTEMPT_TIMEOUT, 2 * read)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"attempt_timeout={value!r} must be seconds > 0 or None")
+    return float(value)
+
+
+def _max_response_bytes(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_response_bytes={value!r} must be an int >= 1")
+    return value
+
+
+def _verify(value: bool | str | ssl.SSLContext) -> bool | str | ssl.SSLContext:
+    if isinstance(value, (bool, ssl.SSLContext)):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if not os.path.exists(path):
+            raise ConfigurationError(
+                f"verify={path!r} is not a CA bundle file or directory: pass a path that "
+                "exists, True, False or an ssl.SSLContext"
+            )
+        return path
+    raise ConfigurationError(
+        f"verify={value!r} is invalid: expected True, False, a CA bundle path or an ssl.SSLContext"
+    )
+
+
+def _proxy(value: str | httpx2.URL | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        url = httpx2.URL(value)
+    except (httpx2.InvalidURL, TypeError):
+        raise ConfigurationError("proxy is not a valid URL") from None
+    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
+        shown = _proxy_repr(str(url)) if url.host else "the value given"
+        raise ConfigurationError(
+            f"proxy={shown} must be an http://, https:// or socks5:// URL with a host"
+        )
+    return str(url)
+
+
+def _flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name}={value!r} must be True or False")
+    return value
 
 
 def with_max_retries(retry: RetryPolicy, max_retries: int | None) -> RetryPolicy:
@@ -158,8 +257,8 @@ def _base_url(region: str | None, base_url: str | None, environ: Mapping[str, st
             )
         return REGIONS[region]
     try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError):
+        url = httpx2.URL(base_url)
+    except (httpx2.InvalidURL, TypeError):
         raise ConfigurationError("base_url is not a valid URL") from None
     if url.userinfo:
         raise ConfigurationError(
@@ -188,14 +287,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def as_timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
-    """Return ``timeout`` as an ``httpx.Timeout`` (a number is seconds per attempt).
+def as_timeout(timeout: float | httpx2.Timeout) -> httpx2.Timeout:
+    """Return ``timeout`` as an ``httpx2.Timeout`` (a number is seconds per operation).
 
     Raises:
-        ConfigurationError: ``timeout`` is neither a positive number nor an ``httpx.Timeout``.
+        ConfigurationError: ``timeout`` is neither a positive number nor an ``httpx2.Timeout``.
     """
-    if isinstance(timeout, httpx.Timeout):
+    if isinstance(timeout, httpx2.Timeout):
         return timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigurationError(f"timeout={timeout!r} must be seconds > 0 or an httpx.Timeout")
-    return httpx.Timeout(float(timeout), pool=None)
+        raise ConfigurationError(f"timeout={timeout!r} must be seconds > 0 or an httpx2.Timeout")
+    return httpx2.Timeout(float(timeout), pool=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import cattrs
@@ -32,7 +32,7 @@ def _structure_datetime(value: object, _: type) -> datetime:
         text = text[:-1] + "+00:00"  # Python 3.10's fromisoformat does not take "Z"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)  # the API's timestamps are UTC
+        parsed = parsed.replace(tzinfo=UTC)  # the API's timestamps are UTC
     return parsed
 
 

@@ -39,8 +39,9 @@ Cancellation
 When Redis is unreachable
     Every Redis call is bounded by ``timeout``. With ``on_unavailable="fallback"`` (the
     default) the limiter logs a warning on the ``exotel_trunking`` logger and paces this
-    process alone with an in-process :class:`~exotel_trunking._transport.Limiter`, trying Redis
-    again every ``reconnect_interval`` seconds; nothing waits on Redis and no request is lost.
+    process alone with an in-process
+    :class:`~exotel_trunking._transport.LocalRateLimiter`, trying Redis again every
+    ``reconnect_interval`` seconds; nothing waits on Redis and no request is lost.
     With ``on_unavailable="raise"``, :meth:`~RedisRateLimiter.acquire` raises
     :class:`RedisUnavailableError` (an :class:`~exotel_trunking.APIConnectionError`): the
     request is not sent, and a bulk helper records the item as ``"failed"``. (coredis 6.9
@@ -53,7 +54,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -64,7 +64,7 @@ import anyio
 import anyio.abc
 
 from ._exceptions import APIConnectionError, ConfigurationError, RateLimitError
-from ._transport import Limiter, RateLimit
+from ._transport import LocalRateLimiter, RateLimit
 
 try:
     import coredis
@@ -75,8 +75,6 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         'exotel_trunking.redis needs the "redis" extra: pip install "exotel-trunking[redis]"'
     ) from error
 
-if sys.version_info < (3, 11):  # pragma: no cover - depends on the Python version
-    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["RedisRateLimiter", "RedisUnavailableError"]
 
@@ -268,7 +266,7 @@ class RedisRateLimiter:
         self._redis = client
         self._interval = round(rate_limit.interval * 1e6)
         self._tolerance = (rate_limit.burst - 1) * self._interval
-        self._local = Limiter(fallback_rate_limit or rate_limit)
+        self._local = LocalRateLimiter(fallback_rate_limit or rate_limit)
         self._clock = time.monotonic
         self._blocked_until = float("-inf")
         self._reserved_until = float("-inf")  # this process's furthest slot in Redis

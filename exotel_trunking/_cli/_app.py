@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import attrs
 import click
-import httpx
+import httpx2
 from rich.console import Console
 from rich.markup import escape
 
@@ -134,8 +134,8 @@ def _loopback(base_url: str | None) -> bool:
     if not base_url:
         return False
     try:
-        return _is_loopback(httpx.URL(base_url.strip()).host)
-    except (httpx.InvalidURL, TypeError):
+        return _is_loopback(httpx2.URL(base_url.strip()).host)
+    except (httpx2.InvalidURL, TypeError):
         return False
 
 

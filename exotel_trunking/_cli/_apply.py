@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tomllib  # type: ignore[import-not-found, unused-ignore]
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,6 @@ from .._client import AsyncTrunkingClient
 from .._exceptions import ConflictError, ExotelError, InvalidParameterError
 from .._provision import Changes, ProvisionReport, TrunkSpec
 from ._app import EXIT_FAILED, Settings, record, run
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 #: The parts of a report, in the order they are applied.
 _PARTS = ("numbers", "ips", "destinations")

@@ -18,7 +18,7 @@ class CredentialsResource(Resource):
 
         The password is in ``.password``; it never shows in ``repr()``.
         """
-        envelope = await self._transport.request(Call("GET", trunk_path(trunk_sid, "credentials")))
+        envelope = await self._requester.request(Call("GET", trunk_path(trunk_sid, "credentials")))
         data = envelope.data
         if envelope.items is not None:
             data = next(iter(envelope.items), None)  # live: a list of one envelope, or []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .._converter import structure
@@ -10,7 +10,7 @@ from .._exceptions import APIStatusError, InvalidParameterError, PartialFailureE
 from .._models import DestinationUri
 from .._transport import Call, Envelope
 from .._validation import normalize_destination
-from ._base import Resource, structure_list, trunk_path
+from ._base import Resource, trunk_path
 
 __all__ = ["DestinationUris"]
 
@@ -46,7 +46,7 @@ class DestinationUris(Resource):
         async def find_existing() -> Envelope | None:
             existing = {
                 _bare(str(record.get("destination", ""))): record
-                for record in await self._transport.request_all(Call("GET", path))
+                async for record in self._records(path)
             }
             if all(item in existing for item in wanted):
                 return Envelope(request_id=None, items=[existing[item] for item in wanted])
@@ -54,14 +54,21 @@ class DestinationUris(Resource):
 
         body = {"destinations": [{"destination": item} for item in wanted]}
         call = Call("POST", path, json=body, repeatable=True, recover=find_existing)
-        envelope = await self._transport.request(call)
+        envelope = await self._requester.request(call)
         return _created(envelope, wanted)
+
+    def iter(self, trunk_sid: str) -> AsyncIterator[DestinationUri]:
+        """Iterate over a trunk's destinations, fetching each page as it is reached.
+
+        Raises:
+            InvalidParameterError: at once, for a bad ``trunk_sid``.
+        """
+        path = trunk_path(trunk_sid, "destination-uris")
+        return self._iter(path, DestinationUri, "destination_uris.list")
 
     async def list(self, trunk_sid: str) -> list[DestinationUri]:
         """Return every destination of a trunk (all pages)."""
-        path = trunk_path(trunk_sid, "destination-uris")
-        records = await self._transport.request_all(Call("GET", path))
-        return structure_list(records, DestinationUri, "destination_uris.list")
+        return [destination async for destination in self.iter(trunk_sid)]
 
 
 def _normalize_all(destinations: object) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from .._converter import structure
 from .._models import PhoneNumber
 from .._transport import Call, Envelope
 from .._validation import normalize_phone_number, validate_mode
-from ._base import Resource, structure_list, trunk_path
+from ._base import Resource, trunk_path
 
 __all__ = ["PhoneNumbers"]
 
@@ -38,20 +40,29 @@ class PhoneNumbers(Resource):
             body["mode"] = mode  # type: ignore[assignment]
 
         async def find_existing() -> Envelope | None:
-            for record in await self._transport.request_all(Call("GET", path)):
+            async for record in self._records(path):
                 if record.get("phone_number") == number:
                     return Envelope(request_id=None, data=record)
             return None
 
         call = Call("POST", path, json=body, repeatable=True, recover=find_existing)
-        envelope = await self._transport.request(call)
+        envelope = await self._requester.request(call)
         return structure(
             envelope.data, PhoneNumber, where="phone_numbers.map", request_id=envelope.request_id
         )
 
+    def iter(self, trunk_sid: str) -> AsyncIterator[PhoneNumber]:
+        """Iterate over the numbers mapped to a trunk, fetching each page as it is reached.
+
+        ``async for number in client.phone_numbers.iter(trunk_sid): ...``; leaving the loop
+        early fetches no further page.
+
+        Raises:
+            InvalidParameterError: at once, for a bad ``trunk_sid``.
+        """
+        path = trunk_path(trunk_sid, "phone-numbers")
+        return self._iter(path, PhoneNumber, "phone_numbers.list")
+
     async def list(self, trunk_sid: str) -> list[PhoneNumber]:
         """Return every number mapped to a trunk (all pages)."""
-        records = await self._transport.request_all(
-            Call("GET", trunk_path(trunk_sid, "phone-numbers"))
-        )
-        return structure_list(records, PhoneNumber, "phone_numbers.list")
+        return [number async for number in self.iter(trunk_sid)]

@@ -35,7 +35,7 @@ class Settings(Resource):
 
         body = {"settings": [{"name": ALIAS, "value": number}]}
         call = Call("POST", sid_path, json=body, repeatable=True, recover=as_sent)
-        envelope = await self._transport.request(call)
+        envelope = await self._requester.request(call)
         items = envelope.items if envelope.items is not None else [envelope.data]
         if not items or items[0] is None:
             raise ResponseDecodeError(

@@ -45,7 +45,7 @@ class Trunks(Resource):
                 "(ConflictError) if it was"
             ),
         )
-        envelope = await self._transport.request(call)
+        envelope = await self._requester.request(call)
         return structure(
             envelope.data, Trunk, where="trunks.create", request_id=envelope.request_id
         )
@@ -70,7 +70,7 @@ class Trunks(Resource):
             recover=already_deleted,
             recover_on=NotFoundError,
         )
-        await self._transport.request(call)
+        await self._requester.request(call)
 
 
 def _require_token(argument: str, value: object) -> None:

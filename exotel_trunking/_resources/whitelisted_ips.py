@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from .._converter import structure
 from .._models import WhitelistedIp
 from .._transport import Call, Envelope
 from .._validation import parse_ip
-from ._base import Resource, structure_list, trunk_path
+from ._base import Resource, trunk_path
 
 __all__ = ["WhitelistedIps"]
 
@@ -32,7 +34,7 @@ class WhitelistedIps(Resource):
         address, prefix = parse_ip(ip, mask)
 
         async def find_existing() -> Envelope | None:
-            for record in await self._transport.request_all(Call("GET", path)):
+            async for record in self._records(path):
                 if record.get("ip") == address and str(record.get("mask")) == str(prefix):
                     return Envelope(request_id=None, data=record)
             return None
@@ -44,7 +46,7 @@ class WhitelistedIps(Resource):
             repeatable=True,
             recover=find_existing,
         )
-        envelope = await self._transport.request(call)
+        envelope = await self._requester.request(call)
         return structure(
             envelope.data,
             WhitelistedIp,
@@ -52,8 +54,15 @@ class WhitelistedIps(Resource):
             request_id=envelope.request_id,
         )
 
+    def iter(self, trunk_sid: str) -> AsyncIterator[WhitelistedIp]:
+        """Iterate over a trunk's whitelisted addresses, fetching each page as it is reached.
+
+        Raises:
+            InvalidParameterError: at once, for a bad ``trunk_sid``.
+        """
+        path = trunk_path(trunk_sid, "whitelisted-ips")
+        return self._iter(path, WhitelistedIp, "whitelisted_ips.list")
+
     async def list(self, trunk_sid: str) -> list[WhitelistedIp]:
         """Return every whitelisted address of a trunk (all pages)."""
-        path = trunk_path(trunk_sid, "whitelisted-ips")
-        records = await self._transport.request_all(Call("GET", path))
-        return structure_list(records, WhitelistedIp, "whitelisted_ips.list")
+        return [ip async for ip in self.iter(trunk_sid)]

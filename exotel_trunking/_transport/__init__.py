@@ -1,17 +1,19 @@
-"""The only package that touches httpx: pacing, sending, decoding and retrying requests."""
+"""The only package that touches httpx2: pacing, sending, decoding, paging and retrying."""
 
 from ._envelope import Envelope
-from ._http import Call, HTTPTransport, RetryEvent
-from ._ratelimit import Limiter, RateLimit, RateLimiter
+from ._http import Call, Requester, RetryEvent
+from ._pagination import records
+from ._ratelimit import LocalRateLimiter, RateLimit, RateLimiter
 from ._retry import RetryPolicy
 
 __all__ = [
     "Call",
     "Envelope",
-    "HTTPTransport",
-    "Limiter",
+    "LocalRateLimiter",
     "RateLimit",
     "RateLimiter",
+    "Requester",
     "RetryEvent",
     "RetryPolicy",
+    "records",
 ]

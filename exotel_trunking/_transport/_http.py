@@ -1,8 +1,9 @@
 """Send one logical request: wait for a slot and the limiter, send, decode, retry.
 
-A resource describes an endpoint as a :class:`Call`; :meth:`HTTPTransport.request` builds the
-``httpx.Request``, sends it on the pool's transport (:mod:`._pool`) and returns the decoded
-:class:`Envelope`.
+A resource describes an endpoint as a :class:`Call`; :meth:`Requester.request` builds the
+``httpx2.Request`` and sends every attempt with ``httpx2.AsyncClient.send`` (the client comes
+from :mod:`._clients`), reads the body within the size and time bounds, and returns the
+decoded :class:`Envelope`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import anyio
 import attrs
-import httpx
+import httpx2
 
 from .._exceptions import (
     APIConnectionError,
@@ -25,8 +26,8 @@ from .._exceptions import (
     RateLimitError,
     ResponseDecodeError,
 )
+from ._clients import ClientProvider
 from ._envelope import Envelope, decode
-from ._pool import Pool
 from ._ratelimit import RateLimiter
 from ._retry import (
     Failure,
@@ -39,16 +40,37 @@ from ._retry import (
     parse_retry_after,
 )
 
-__all__ = ["Call", "HTTPTransport", "RetryEvent"]
+__all__ = ["Call", "Requester", "RetryEvent"]
 
 logger = logging.getLogger("exotel_trunking")
 
-_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 #: Failures after which a repeat may find the first attempt applied.
 _MAYBE_APPLIED = frozenset({Failure.UNKNOWN_OUTCOME, Failure.GATEWAY})
 _IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
-#: Parsed request URLs kept per transport (one per path: a few per trunk in use).
+#: Parsed request URLs kept per requester (one per path: a few per trunk in use).
 _MAX_CACHED_URLS = 256
+
+
+class AttemptTimeoutError(httpx2.TimeoutException):
+    """One attempt outlasted ``attempt_timeout`` (e.g. a server dripping its answer)."""
+
+
+@attrs.frozen
+class Answer:
+    """One attempt's response, read whole.
+
+    Attributes:
+        status_code: The HTTP status.
+        headers: The response headers.
+        body: The body, decoded from any ``Content-Encoding``.
+        elapsed: Seconds from sending to the last byte read.
+    """
+
+    status_code: int
+    headers: httpx2.Headers
+    body: bytes
+    elapsed: float
 
 
 @attrs.frozen
@@ -116,44 +138,63 @@ class RetryEvent:
     request_id: str | None = None
 
 
-class HTTPTransport:
-    """Carries out :class:`Call` s over one shared ``httpx.AsyncClient``.
+class Requester:
+    """Carries out :class:`Call` s with one shared ``httpx2.AsyncClient``.
 
-    Holds what every request needs: the client (and whether it owns it), the account's base
-    path, the headers, the client-wide :class:`Limiter`, the cap on requests in flight, the
-    retry policy and the timeout. :meth:`with_options` derives a transport that shares the
-    connection pool, the limiter and the cap but has its own policy and timeout.
+    Holds what every request needs: the client provider, the account's base path, the
+    headers, the client-wide rate limiter, the cap on requests in flight, the retry policy,
+    the timeouts and the cap on a response's size. :meth:`with_options` derives a requester
+    that shares the HTTP client, the limiter and the cap but has its own policy and timeouts.
+
+    Args:
+        clients: Where the ``httpx2.AsyncClient`` to send with comes from.
+        base_url: Scheme, host and optional path prefix of the API.
+        account_sid: The account every path is below.
+        headers: Sent with every request (auth, user agent).
+        limiter: The client-wide rate limiter.
+        max_in_flight: The most requests in flight at once (the connection pool's size).
+        retry: The retry policy.
+        timeout: httpx2's per-operation timeouts of each attempt.
+        attempt_timeout: The longest one attempt may take, from sending to the last byte of
+            the answer, or ``None``.
+        max_response_bytes: The largest response body read (after decompression).
+        on_retry: Called with a :class:`RetryEvent` before every retry.
+        clock, wall_clock, sleep, rand: Injected time and randomness (tests).
     """
 
     def __init__(
         self,
         *,
-        pool: Pool,
+        clients: ClientProvider,
         base_url: str,
         account_sid: str,
         headers: Mapping[str, str],
         limiter: RateLimiter,
         max_in_flight: int,
         retry: RetryPolicy,
-        timeout: httpx.Timeout,
+        timeout: httpx2.Timeout,
+        attempt_timeout: float | None,
+        max_response_bytes: int,
         on_retry: Callable[[RetryEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = default_random,
     ) -> None:
-        self._pool = pool
-        self._owns_pool = True
-        self._account_path = f"/v2/accounts/{account_sid}/"
-        self._root = base_url.rstrip("/") + self._account_path
+        self._clients = clients
+        self._owns_clients = True
+        self.account_path = f"/v2/accounts/{account_sid}/"
+        self.root = base_url.rstrip("/") + self.account_path
         self._headers = dict(headers)
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls: dict[str, httpx2.URL] = {}
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
         # request's own I/O is the checkpoint that follows.
         self._slots = anyio.Semaphore(max_in_flight, fast_acquire=True)
         self.retry = retry
         self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
+        self.max_response_bytes = max_response_bytes
         self._on_retry = on_retry
         self._clock = clock
         self._wall_clock = wall_clock
@@ -161,11 +202,11 @@ class HTTPTransport:
         self._rand = rand
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: httpx.Timeout | None = None
-    ) -> HTTPTransport:
-        """Return a transport sharing this one's pool, limiter and cap, with other options."""
+        self, *, retry: RetryPolicy | None = None, timeout: httpx2.Timeout | None = None
+    ) -> Requester:
+        """Return a requester sharing this one's HTTP client, limiter and cap, other options."""
         derived = copy.copy(self)
-        derived._owns_pool = False  # the original closes the shared pool
+        derived._owns_clients = False  # the original closes the shared client
         if retry is not None:
             derived.retry = retry
         if timeout is not None:
@@ -173,9 +214,9 @@ class HTTPTransport:
         return derived
 
     async def aclose(self) -> None:
-        """Close the connection pool, unless this transport was derived or it is the user's."""
-        if self._owns_pool:
-            await self._pool.aclose()
+        """Close the SDK's HTTP client, unless this requester was derived or it is the user's."""
+        if self._owns_clients:
+            await self._clients.aclose()
 
     async def request(self, call: Call) -> Envelope:
         """Carry out ``call``, retrying as the policy allows; return the decoded envelope."""
@@ -187,30 +228,11 @@ class HTTPTransport:
                 return await self._request(call, self._clock() + deadline)
         except TimeoutError:
             raise APITimeoutError(
-                f"{call.method} {self._account_path}{call.path} did not finish within the "
+                f"{call.method} {self.account_path}{call.path} did not finish within the "
                 f"{deadline:g}s deadline",
                 method=call.method,
-                path=self._account_path + call.path,
+                path=self.account_path + call.path,
             ) from None
-
-    async def request_all(self, call: Call) -> list[dict[str, Any]]:
-        """Carry out a list call and every further page; return all records in order."""
-        records: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        while True:
-            envelope = await self.request(call)
-            records.extend(self._page_records(envelope, call))
-            next_page = envelope.next_page_uri
-            if not next_page:
-                return records
-            if next_page in seen:
-                raise ResponseDecodeError(
-                    f"the API sent the same next_page_uri twice ({next_page!r})",
-                    status_code=200,
-                    request_id=envelope.request_id,
-                )
-            seen.add(next_page)
-            call = attrs.evolve(call, **self._page_call(next_page, envelope))
 
     async def _request(self, call: Call, deadline: float | None) -> Envelope:
         outcome_unknown = False
@@ -244,18 +266,18 @@ class HTTPTransport:
 
     async def _attempt(self, call: Call, outcome_unknown: bool) -> Envelope | _Failed:
         """Send once; return the envelope, or a retryable failure; raise anything final."""
-        path = self._account_path + call.path
+        path = self.account_path + call.path
         try:
-            response = await self._send(call, path)
-        except httpx.TransportError as exc:
-            if self._pool.is_closed:  # the pool was closed under this request: do not retry
+            answer = await self._send(call, path)
+        except httpx2.TransportError as exc:
+            if self._clients.is_closed:  # the client was closed under this request: stop
                 raise self._closed_error(call) from exc
             failure = (
                 Failure.NOT_SENT if isinstance(exc, _NOT_SENT_ERRORS) else Failure.UNKNOWN_OUTCOME
             )
             return _Failed(failure, exc, type(exc).__name__)
         try:
-            envelope = decode(response.status_code, response.content, method=call.method, path=path)
+            envelope = decode(answer.status_code, answer.body, method=call.method, path=path)
         except APIStatusError as error:
             if outcome_unknown and isinstance(error, call.recover_on):
                 recovered = await self._recover(call)
@@ -264,11 +286,11 @@ class HTTPTransport:
             status_failure = failure_for_status(error.status_code)
             if status_failure is None:
                 raise
-            retry_after = parse_retry_after(response.headers, self._wall_clock)
+            retry_after = parse_retry_after(answer.headers, self._wall_clock)
             if isinstance(error, RateLimitError):
                 error.retry_after = retry_after
             return _Failed(status_failure, error, str(error.status_code), retry_after)
-        self._log(call, path, response, envelope.request_id)
+        self._log(call, path, answer, envelope.request_id)
         if outcome_unknown and _all_failed_with(envelope, call.recover_on):
             recovered = await self._recover(call)
             if recovered is not None:
@@ -301,11 +323,11 @@ class HTTPTransport:
         logger.info(
             "%s %s: an earlier attempt had succeeded; using the existing record",
             call.method,
-            self._account_path + call.path,
+            self.account_path + call.path,
         )
         return await call.recover()
 
-    async def _send(self, call: Call, path: str) -> httpx.Response:
+    async def _send(self, call: Call, path: str) -> Answer:
         blocked = self.limiter.blocked_for
         if blocked > self.retry.max_retry_after:
             raise RateLimitError(
@@ -318,63 +340,104 @@ class HTTPTransport:
             )
         async with self._slots:
             await self.limiter.acquire()
-            if self._pool.is_closed:
+            if self._clients.is_closed:
                 raise self._closed_error(call)
-            request = httpx.Request(
+            client = self._clients.client()
+            request = client.build_request(
                 call.method,
                 self._url(call.path),
                 params=call.params,
                 headers=self._headers,
                 json=call.json,
-                extensions={"timeout": self.timeout.as_dict()},
+                timeout=self.timeout,
             )
-            response = await self._pool.transport().handle_async_request(request)
-            response.request = request
-            try:
-                await response.aread()  # a streaming transport's body (ours comes read)
-            except BaseException:
-                await response.aclose()
-                raise
-        reset = parse_rate_limit_reset(response.headers, self._wall_clock)
+            answer = await self._exchange(client, request, call, path)
+        reset = parse_rate_limit_reset(answer.headers, self._wall_clock)
         if reset:
             # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
             await self.limiter.cool_down(min(reset, self.retry.max_retry_after))
-        return response
+        return answer
 
-    def _url(self, path: str) -> httpx.URL:
+    async def _exchange(
+        self, client: httpx2.AsyncClient, request: httpx2.Request, call: Call, path: str
+    ) -> Answer:
+        """Send ``request`` and read its body, within ``attempt_timeout`` and the size cap.
+
+        Raises:
+            AttemptTimeoutError: the attempt outlasted ``attempt_timeout``.
+            ResponseDecodeError: the body is larger than ``max_response_bytes``.
+        """
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(self.attempt_timeout):
+                response = await client.send(request, stream=True, follow_redirects=False)
+                try:
+                    body = await self._read_body(response, call, path)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise AttemptTimeoutError(
+                f"the attempt did not finish within attempt_timeout={self.attempt_timeout:g}s",
+                request=request,
+            ) from None
+        return Answer(response.status_code, response.headers, body, time.perf_counter() - started)
+
+    async def _read_body(self, response: httpx2.Response, call: Call, path: str) -> bytes:
+        limit = self.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(response, call, path, f"declares {int(declared)} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is counted as such
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(response, call, path, f"grew past {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(
+        self, response: httpx2.Response, call: Call, path: str, how: str
+    ) -> ResponseDecodeError:
+        applied = "" if call.method in _IDEMPOTENT_METHODS else f"; {call.unknown_outcome}"
+        return ResponseDecodeError(
+            f"the response body {how}, more than max_response_bytes={self.max_response_bytes}; "
+            f"it was not read further{applied}",
+            status_code=response.status_code,
+            method=call.method,
+            path=path,
+        )
+
+    def _url(self, path: str) -> httpx2.URL:
         """The URL of ``path``, parsed once: parsing costs more than the rest of the request."""
         url = self._urls.get(path)
         if url is None:
             if len(self._urls) >= _MAX_CACHED_URLS:
                 self._urls.clear()
-            url = self._urls[path] = httpx.URL(self._root + path)
+            url = self._urls[path] = httpx2.URL(self.root + path)
         return url
 
     def _closed_error(self, call: Call) -> APIConnectionError:
-        path = self._account_path + call.path
+        path = self.account_path + call.path
         return APIConnectionError(
-            f"{call.method} {path} stopped: {self._pool.closed_reason}",
+            f"{call.method} {path} stopped: {self._clients.closed_reason}",
             method=call.method,
             path=path,
         )
 
-    def _log(self, call: Call, path: str, response: httpx.Response, request_id: str | None) -> None:
+    def _log(self, call: Call, path: str, answer: Answer, request_id: str | None) -> None:
         if logger.isEnabledFor(logging.DEBUG):
-            try:
-                elapsed = f"{response.elapsed.total_seconds() * 1000:.1f}ms"
-            except RuntimeError:  # a transport that returns a pre-read body (MockTransport)
-                elapsed = "unknown"
             logger.debug(
-                "%s %s -> %d request_id=%s elapsed=%s",
+                "%s %s -> %d request_id=%s elapsed=%.1fms",
                 call.method,
                 path,
-                response.status_code,
+                answer.status_code,
                 request_id,
-                elapsed,
+                answer.elapsed * 1000,
             )
 
     def _announce(self, call: Call, failed: _Failed, attempt: int, delay: float) -> None:
-        path = self._account_path + call.path
+        path = self.account_path + call.path
         error = failed.error
         status = error.status_code if isinstance(error, APIStatusError) else None
         request_id = error.request_id if isinstance(error, APIStatusError) else None
@@ -399,55 +462,17 @@ class HTTPTransport:
         if isinstance(error, APIStatusError):
             error.attempts = attempts
             return error
-        path = self._account_path + call.path
+        path = self.account_path + call.path
         history = f" after {attempts} attempts ({', '.join(reasons)})" if attempts > 1 else ""
         message = (
             f"{call.method} {path} failed: {failed.reason}: {str(error) or 'no detail'}{history}"
         )
         if failed.failure is Failure.UNKNOWN_OUTCOME and not call.repeatable:
             message += f"; the outcome is unknown: {call.unknown_outcome}"
-        cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
+        cls = APITimeoutError if isinstance(error, httpx2.TimeoutException) else APIConnectionError
         exc = cls(message, method=call.method, path=path, attempts=attempts)
         exc.__cause__ = error
         return exc
-
-    def _page_records(self, envelope: Envelope, call: Call) -> list[dict[str, Any]]:
-        if envelope.items is not None:
-            for item in envelope.items:
-                if isinstance(item, APIStatusError):
-                    raise item
-            return envelope.items  # type: ignore[return-value]  # all dicts, checked above
-        data = envelope.data
-        if data is None:
-            return []
-        if isinstance(data, list) and all(isinstance(record, dict) for record in data):
-            return data
-        raise ResponseDecodeError(
-            f"the list response for {call.method} {self._account_path}{call.path} holds no list",
-            status_code=200,
-            request_id=envelope.request_id,
-        )
-
-    def _page_call(self, next_page: str, envelope: Envelope) -> dict[str, Any]:
-        url = httpx.URL(next_page)
-        if url.is_absolute_url and not self._root.startswith(
-            f"{url.scheme}://{url.netloc.decode()}"
-        ):
-            raise ResponseDecodeError(
-                f"refusing to follow next_page_uri to another host ({url.host!r})",
-                status_code=200,
-                request_id=envelope.request_id,
-            )
-        if not url.path.startswith(self._account_path):
-            raise ResponseDecodeError(
-                f"refusing to follow next_page_uri outside the account ({url.path!r})",
-                status_code=200,
-                request_id=envelope.request_id,
-            )
-        return {
-            "path": url.raw_path.decode("ascii").split("?")[0][len(self._account_path) :],
-            "params": dict(url.params),
-        }
 
 
 def _all_failed_with(envelope: Envelope, kind: type[APIStatusError]) -> bool:

@@ -1,11 +1,11 @@
 """The client-wide limiter: token-bucket pacing plus a shared cool-down after a 429.
 
-One :class:`Limiter` belongs to one client (and the clients derived from it), and every request
-of every task passes through :meth:`Limiter.acquire` just before it is sent. Pacing is a GCRA
-token bucket (a "theoretical arrival time" that advances by one interval per request); the
-cool-down is a moment before which no new request may start. Both live on the same clock, so a
-429 simply moves the bucket's schedule past the server's ``Retry-After``: afterwards requests
-resume one interval apart instead of all at once.
+One :class:`LocalRateLimiter` belongs to one client (and the clients derived from it), and
+every request of every task passes through :meth:`LocalRateLimiter.acquire` just before it is
+sent. Pacing is a GCRA token bucket (a "theoretical arrival time" that advances by one
+interval per request); the cool-down is a moment before which no new request may start. Both
+live on the same clock, so a 429 simply moves the bucket's schedule past the server's
+``Retry-After``: afterwards requests resume one interval apart instead of all at once.
 
 Without configured pacing there is no interval to resume at, so a 429 starts a *recovery*, the
 way TCP recovers from congestion: the client resumes at the rate the server accepted over the
@@ -28,7 +28,7 @@ import attrs
 
 from ._retry import default_random
 
-__all__ = ["Limiter", "RateLimit", "RateLimiter", "Recovery"]
+__all__ = ["LocalRateLimiter", "RateLimit", "RateLimiter", "Recovery"]
 
 #: How much slower than ``calls / period`` the client paces (see ``RateLimit.interval``).
 _PACING_MARGIN = 1.02
@@ -88,7 +88,7 @@ class RateLimit:
 class RateLimiter(Protocol):
     """What a client needs of a rate limiter; pass your own as ``rate_limit=``.
 
-    :class:`Limiter` is the in-process implementation. A shared one (e.g. in Redis) lets
+    :class:`LocalRateLimiter` is the in-process implementation. A shared one (e.g. in Redis) lets
     several processes keep one account under its limit together.
     """
 
@@ -103,7 +103,7 @@ class RateLimiter(Protocol):
         """Hold back every new request for ``seconds`` (after a 429 or an exhausted quota)."""
 
 
-class Limiter:
+class LocalRateLimiter:
     """Paces requests and holds them back during a cool-down; shared by all of a client's tasks.
 
     Args:

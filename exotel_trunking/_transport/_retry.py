@@ -117,7 +117,7 @@ _WEEKDAYS = frozenset(
 
 
 def _split_header(raw: str) -> list[str]:
-    # httpx joins repeated headers with ", ", but an HTTP date contains ", " itself: glue a
+    # httpx2 joins repeated headers with ", ", but an HTTP date contains ", " itself: glue a
     # weekday back to the date that follows it ("3, Wed, 21 Oct 2015 07:28:00 GMT" is 2 values).
     values: list[str] = []
     glue = False

@@ -6,7 +6,7 @@
 
     emulator = Emulator(api_key="k", api_token="t", account_sid="acme", dialect="live", seed=0)
     transport = emulator.transport()  # in process, any host
-    async with httpx.AsyncClient(transport=transport, base_url="https://api.in.exotel.com") as http:
+    async with httpx2.AsyncClient(transport=transport, base_url="https://api.in.exotel.com") as c:
         ...
     async with emulator.serve() as base_url:  # real HTTP/1.1 on 127.0.0.1
         ...

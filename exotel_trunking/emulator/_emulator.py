@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -56,7 +56,7 @@ _UNANSWERED = Exchange(None)
 
 @functools.lru_cache(maxsize=1)
 def _utc_second(second: int) -> datetime:
-    return datetime.fromtimestamp(second, timezone.utc)
+    return datetime.fromtimestamp(second, UTC)
 
 
 def _utc_now() -> datetime:
@@ -73,7 +73,7 @@ def _rules(faults: FaultSpec) -> list[FaultRule]:
 class Emulator:
     """An in-memory Exotel account that answers the Voice Trunking API.
 
-    Use it in process (``httpx.AsyncClient(transport=emulator.transport())``) or over real
+    Use it in process (``httpx2.AsyncClient(transport=emulator.transport())``) or over real
     HTTP (``async with emulator.serve() as base_url``). Everything random (ids, passwords,
     latency jitter, probabilistic faults) comes from one ``random.Random(seed)``.
 
@@ -302,7 +302,7 @@ class Emulator:
     # -- front ends -----------------------------------------------------------------------
 
     def transport(self) -> EmulatorTransport:
-        """An ``httpx.AsyncBaseTransport`` answering from this emulator, whatever the host."""
+        """An ``httpx2.AsyncBaseTransport`` answering from this emulator, whatever the host."""
         return EmulatorTransport(self)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> AbstractAsyncContextManager[str]:

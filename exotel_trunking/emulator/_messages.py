@@ -99,7 +99,7 @@ class Exchange:
     Attributes:
         response: The response to send, or ``None`` to drop the connection without answering.
         timed_out: The response took longer than the caller's read timeout (in process only):
-            the transport raises ``httpx.ReadTimeout``.
+            the transport raises ``httpx2.ReadTimeout``.
         fault: The injected fault applied to this request, if any.
     """
 

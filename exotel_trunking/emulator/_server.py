@@ -38,7 +38,6 @@ import h11
 from anyio.abc import SocketAttribute
 from anyio.streams.stapled import MultiListener
 
-from .._transport._streams import on_asyncio
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
 
 if TYPE_CHECKING:
@@ -62,6 +61,14 @@ _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+def on_asyncio() -> bool:
+    """Whether the caller runs in an asyncio task (not in trio, even one hosted by asyncio)."""
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no asyncio event loop running
+        return False
 
 
 def base_url(host: str, port: int) -> str:

@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -59,7 +59,7 @@ def format_timestamp(moment: datetime) -> str:
     second share their timestamps, and every answer renders some.
     """
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -22,7 +22,7 @@ from exotel_trunking import (
     RateLimitError,
     RetryEvent,
 )
-from exotel_trunking._transport import Limiter
+from exotel_trunking._transport import LocalRateLimiter
 from exotel_trunking.emulator import Emulator
 
 from .support import (
@@ -49,9 +49,9 @@ def statuses(emulator: Emulator, method: str, suffix: str) -> list[int | None]:
     return [r.status for r in requests_to(emulator, method, suffix)]
 
 
-def limiter_on(fast: FastTime) -> Limiter:
+def limiter_on(fast: FastTime) -> LocalRateLimiter:
     """The SDK's own unpaced limiter, on accelerated time."""
-    return Limiter(None, clock=fast.monotonic, sleep=fast.sleep)
+    return LocalRateLimiter(None, clock=fast.monotonic, sleep=fast.sleep)
 
 
 # -- 503 ------------------------------------------------------------------------------------

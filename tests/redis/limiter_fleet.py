@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from exotel_trunking import RateLimit, RateLimiter
-from exotel_trunking._transport import Limiter
+from exotel_trunking._transport import LocalRateLimiter
 
 #: How long the tests wait for a worker to start, or to answer a job, before failing.
 WORKER_TIMEOUT = 20.0
@@ -53,7 +53,7 @@ async def _run_job(job: dict[str, Any]) -> dict[str, Any]:
                 tasks.start_soon(draw, limiter)
 
     if job["limiter"] == "local":
-        await run(Limiter(rate))
+        await run(LocalRateLimiter(rate))
     else:
         async with RedisRateLimiter(
             job["url"], account_sid=job["account"], rate_limit=rate, key_prefix=job["prefix"]

@@ -9,7 +9,7 @@ import anyio.abc
 import pytest
 
 from exotel_trunking import RateLimit
-from exotel_trunking._transport import Limiter
+from exotel_trunking._transport import LocalRateLimiter
 
 from .fakeapi import peak_share
 from .virtual_time import VirtualTime, virtual_time
@@ -21,13 +21,13 @@ T0 = 1_000.0
 MARGIN = 1.02
 
 
-def limiter(clock: VirtualTime, rate_limit: RateLimit | None, seed: int = 0) -> Limiter:
-    return Limiter(
+def limiter(clock: VirtualTime, rate_limit: RateLimit | None, seed: int = 0) -> LocalRateLimiter:
+    return LocalRateLimiter(
         rate_limit, clock=clock.monotonic, sleep=clock.sleep, rand=random.Random(seed).random
     )
 
 
-async def acquire_times(clock: VirtualTime, limit: Limiter, count: int) -> list[float]:
+async def acquire_times(clock: VirtualTime, limit: LocalRateLimiter, count: int) -> list[float]:
     """Start ``count`` waiters one after another; return when each was let through, in order."""
     times: list[float | None] = [None] * count
 
