@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .._converter import converter, structure
-from .._transport import Call, Requester, records
+from .._transport import Call, ListIterator, Requester, records
 from .._validation import validate_path_segment
 
 T = TypeVar("T")
@@ -23,21 +22,21 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} account_sid={self._account_sid!r}>"
 
-    def _records(self, path: str) -> AsyncIterator[dict[str, Any]]:
+    def _records(self, path: str) -> ListIterator[dict[str, Any]]:
         """The raw records of the list at ``path``, page by page, fetched as they are taken."""
         return records(self._requester, Call("GET", path))
 
-    async def _iter(self, path: str, cls: type[T], where: str) -> AsyncIterator[T]:
-        """The records of the list at ``path`` as ``cls``, fetched page by page as taken."""
+    def _iter(self, path: str, cls: type[T], where: str) -> ListIterator[T]:
+        """The records of the list at ``path`` as ``cls``, page by page, fetched as taken."""
         hook = converter.get_structure_hook(cls)
-        index = 0
-        async for record in self._records(path):
+
+        def convert(record: dict[str, Any], index: int) -> T:
             try:
-                item = hook(record, cls)
+                return hook(record, cls)  # type: ignore[no-any-return]
             except Exception:
-                item = structure(record, cls, where=where, path=f"$.data[{index}]")
-            yield item
-            index += 1
+                return structure(record, cls, where=where, path=f"$.data[{index}]")
+
+        return ListIterator(self._requester, Call("GET", path), convert)
 
 
 def trunk_path(trunk_sid: object, *rest: str) -> str:

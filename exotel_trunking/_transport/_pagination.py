@@ -1,15 +1,15 @@
 """Follow a list's pages lazily: ``metadata.next_page_uri`` after ``metadata.next_page_uri``.
 
 A list call answers either one envelope whose ``data`` is the whole array (the reference), or
-a page of per-item envelopes with a link to the next page (the live service). :func:`records`
-yields the records of both, one page at a time, and asks for the next page only when the
-caller has taken every record of the current one.
+a page of per-item envelopes with a link to the next page (the live service). A
+:class:`ListIterator` gives the items of both, one page at a time, and asks for the next page
+only when the caller has taken every item of the current one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import attrs
 import httpx2
@@ -18,33 +18,77 @@ from .._exceptions import APIStatusError, ResponseDecodeError
 from ._envelope import Envelope
 from ._http import Call, Requester
 
-__all__ = ["records"]
+__all__ = ["ListIterator", "records"]
+
+T = TypeVar("T")
+Record = dict[str, Any]
 
 
-async def records(requester: Requester, call: Call) -> AsyncIterator[dict[str, Any]]:
-    """Yield every record of the list ``call`` and of the pages after it, in order.
+class ListIterator(Generic[T]):
+    """The items of a list call and of the pages after it, in order, fetched as they are taken.
 
-    Raises:
-        APIStatusError: a page failed, or one of its items did.
-        ResponseDecodeError: a page holds no list, or its next page is on another host,
-            outside the account, or a page already followed.
+    An async iterator, not a generator: leaving a loop over it early (``break``, ``return``,
+    an error) leaves nothing to close, on asyncio and on trio.
+
+    Args:
+        requester: Sends the page requests.
+        call: The list call (its first page).
+        convert: Turns a record and its index in the whole list into an item.
     """
-    seen: set[str] = set()
-    while True:
-        envelope = await requester.request(call)
-        for record in _page_records(requester, envelope, call):
-            yield record
+
+    def __init__(
+        self, requester: Requester, call: Call, convert: Callable[[Record, int], T]
+    ) -> None:
+        self._requester = requester
+        self._next: Call | None = call
+        self._convert = convert
+        self._page: list[Record] = []
+        self._position = 0
+        self._index = 0
+        self._seen: set[str] = set()
+
+    def __aiter__(self) -> ListIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """The next item, fetching the next page first if this one is used up.
+
+        Raises:
+            StopAsyncIteration: after the last item of the last page.
+            APIStatusError: a page failed, or one of its items did.
+            ResponseDecodeError: a page holds no list, or its next page is on another host,
+                outside the account, or a page already followed.
+        """
+        while self._position >= len(self._page):
+            if self._next is None:
+                raise StopAsyncIteration
+            await self._fetch(self._next)
+        record = self._page[self._position]
+        self._position += 1
+        self._index += 1
+        return self._convert(record, self._index - 1)
+
+    async def _fetch(self, call: Call) -> None:
+        envelope = await self._requester.request(call)
+        self._page = _page_records(self._requester, envelope, call)
+        self._position = 0
         next_page = envelope.next_page_uri
         if not next_page:
+            self._next = None
             return
-        if next_page in seen:
+        if next_page in self._seen:
             raise ResponseDecodeError(
                 f"the API sent the same next_page_uri twice ({next_page!r})",
                 status_code=200,
                 request_id=envelope.request_id,
             )
-        seen.add(next_page)
-        call = attrs.evolve(call, **_next_call(requester, next_page, envelope))
+        self._seen.add(next_page)
+        self._next = attrs.evolve(call, **_next_call(self._requester, next_page, envelope))
+
+
+def records(requester: Requester, call: Call) -> ListIterator[Record]:
+    """The raw records of the list ``call`` and of the pages after it, fetched as taken."""
+    return ListIterator(requester, call, lambda record, _: record)
 
 
 def _page_records(requester: Requester, envelope: Envelope, call: Call) -> list[dict[str, Any]]:
