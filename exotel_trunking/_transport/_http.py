@@ -12,6 +12,7 @@ import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -389,11 +390,14 @@ class Requester:
             raise self._too_large(response, call, path, f"declares {int(declared)} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is counted as such
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(response, call, path, f"grew past {limit} bytes")
-            chunks.append(chunk)
+        # Decoded chunks, so that a gzip bomb is counted as it inflates; closed explicitly when
+        # abandoned, as trio warns about a generator left to the garbage collector.
+        async with aclosing(response.aiter_bytes()) as decoded:
+            async for chunk in decoded:
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(response, call, path, f"grew past {limit} bytes")
+                chunks.append(chunk)
         return b"".join(chunks)
 
     def _too_large(
@@ -464,15 +468,25 @@ class Requester:
             return error
         path = self.account_path + call.path
         history = f" after {attempts} attempts ({', '.join(reasons)})" if attempts > 1 else ""
-        message = (
-            f"{call.method} {path} failed: {failed.reason}: {str(error) or 'no detail'}{history}"
-        )
+        message = f"{call.method} {path} failed: {failed.reason}: {_detail(error)}{history}"
         if failed.failure is Failure.UNKNOWN_OUTCOME and not call.repeatable:
             message += f"; the outcome is unknown: {call.unknown_outcome}"
         cls = APITimeoutError if isinstance(error, httpx2.TimeoutException) else APIConnectionError
         exc = cls(message, method=call.method, path=path, attempts=attempts)
         exc.__cause__ = error
         return exc
+
+
+def _detail(error: BaseException) -> str:
+    """The first non-empty message along ``error``'s causes (trio's TLS errors have none)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if str(current):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    return "no detail"
 
 
 def _all_failed_with(envelope: Envelope, kind: type[APIStatusError]) -> bool:
