@@ -8,7 +8,7 @@ from functools import partial
 
 import anyio
 import anyio.lowlevel
-import httpx
+import httpx2
 import pytest
 import wire
 from anyio import wait_all_tasks_blocked
@@ -113,13 +113,13 @@ async def test_the_input_is_read_no_further_ahead_than_the_concurrency() -> None
     in_flight = 0
     pulled = 0
 
-    async def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: httpx2.Request) -> httpx2.Response:
         nonlocal in_flight
         in_flight += 1
         await release.wait()
         body = json.loads(request.content)
         data = {"id": "1", "phone_number": body["phone_number"], "trunk_sid": "t1"}
-        return httpx.Response(200, json={"response": {"status": "success", "data": data}})
+        return httpx2.Response(200, json={"response": {"status": "success", "data": data}})
 
     def lazy() -> Iterator[str]:
         nonlocal pulled
@@ -127,7 +127,7 @@ async def test_the_input_is_read_no_further_ahead_than_the_concurrency() -> None
             pulled += 1
             yield number
 
-    transport = httpx.MockTransport(handler)
+    transport = httpx2.MockTransport(handler)
     async with (
         AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as client,
         anyio.create_task_group() as tg,
@@ -312,26 +312,28 @@ def ip_posts(emulator: Emulator) -> int:
     return sum(1 for r in emulator.requests if r.method == "POST" and "whitelisted-ips" in r.path)
 
 
-def scripted(answer: Callable[[int, str], httpx.Response]) -> tuple[httpx.MockTransport, list[str]]:
+def scripted(
+    answer: Callable[[int, str], httpx2.Response],
+) -> tuple[httpx2.MockTransport, list[str]]:
     """A transport answering the n-th mapping request (from 0), of ``number``, with ``answer``."""
     sent: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         number = json.loads(request.content)["phone_number"]
         sent.append(number)
         return answer(len(sent) - 1, number)
 
-    return httpx.MockTransport(handler), sent
+    return httpx2.MockTransport(handler), sent
 
 
-def mapped(number: str) -> httpx.Response:
+def mapped(number: str) -> httpx2.Response:
     data = {"id": number[1:], "phone_number": number, "trunk_sid": "t1"}
-    return httpx.Response(200, json=wire.single("reference", data, method="POST"))
+    return httpx2.Response(200, json=wire.single("reference", data, method="POST"))
 
 
-def refused(status: int) -> httpx.Response:
+def refused(status: int) -> httpx2.Response:
     body = wire.failure("reference", status, 1001, "Refused", "scripted failure")
-    return httpx.Response(status, json=body)
+    return httpx2.Response(status, json=body)
 
 
 async def test_each_distinct_number_is_sent_once_and_first_occurrences_are_the_ones_sent(
@@ -390,12 +392,12 @@ async def test_a_duplicate_arriving_while_its_first_is_in_flight_waits_for_its_o
     release = anyio.Event()
     sent: list[str] = []
 
-    async def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: httpx2.Request) -> httpx2.Response:
         sent.append(json.loads(request.content)["phone_number"])
         await release.wait()
         return refused(400)
 
-    transport = httpx.MockTransport(handler)
+    transport = httpx2.MockTransport(handler)
     items = ["+919800000001", "+919800000001", "+91 9800000001"]
     client = AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None)
     async with client, client.bulk.stream_phone_numbers("t1", items, concurrency=3) as stream:
@@ -479,9 +481,9 @@ async def test_skip_existing_ignores_listed_records_no_input_item_can_equal() ->
         wire.phone_number_record("reference", 1, phone_number="+919800000002"),
     ]
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         if request.method == "GET":
-            return httpx.Response(
+            return httpx2.Response(
                 200,
                 json=wire.per_item(
                     "reference", [wire.item_ok("reference", r) for r in listed], method="GET"
@@ -490,7 +492,7 @@ async def test_skip_existing_ignores_listed_records_no_input_item_can_equal() ->
         number = json.loads(request.content)["phone_number"]
         return mapped(number)
 
-    transport = httpx.MockTransport(handler)
+    transport = httpx2.MockTransport(handler)
     async with AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as c:
         result = await c.bulk.map_phone_numbers(
             "t1", ["+919800000001", "+919800000002"], skip_existing=True

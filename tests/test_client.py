@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import anyio
-import httpx
+import httpx2
 import pytest
 import respx
 import wire
@@ -38,11 +38,11 @@ def no_exotel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"EXOTEL_{name}", raising=False)
 
 
-def ok(body: object = None) -> httpx.Response:
-    return httpx.Response(200, json=wire.single("reference", body))
+def ok(body: object = None) -> httpx2.Response:
+    return httpx2.Response(200, json=wire.single("reference", body))
 
 
-class TrackedTransport(httpx.MockTransport):
+class TrackedTransport(httpx2.MockTransport):
     """A mock transport that counts how often it was closed."""
 
     def __init__(self, fake: wire.FakeExotel) -> None:
@@ -59,7 +59,7 @@ class TrackedTransport(httpx.MockTransport):
 @pytest.mark.asyncio
 async def test_every_request_carries_basic_auth_user_agent_and_accept() -> None:
     fake = wire.FakeExotel(
-        httpx.Response(200, json=TRUNK_BODY),
+        httpx2.Response(200, json=TRUNK_BODY),
         ok([]),
         ok(None),
     )
@@ -80,7 +80,7 @@ async def test_every_request_carries_basic_auth_user_agent_and_accept() -> None:
 
 @pytest.mark.asyncio
 async def test_only_requests_with_a_body_carry_content_type_json() -> None:
-    fake = wire.FakeExotel(httpx.Response(200, json=TRUNK_BODY), ok([]))
+    fake = wire.FakeExotel(httpx2.Response(200, json=TRUNK_BODY), ok([]))
 
     async with wire.make_client(fake) as client:
         await client.trunks.create("my_trunk")
@@ -150,8 +150,8 @@ async def test_a_redirect_raises_and_the_location_host_never_hears_from_the_clie
     status: int,
 ) -> None:
     fake = wire.FakeExotel(
-        httpx.Response(status, headers={"Location": "https://evil.example.net/collect"}),
-        httpx.Response(200, json=TRUNK_BODY),  # what the redirect target would answer
+        httpx2.Response(status, headers={"Location": "https://evil.example.net/collect"}),
+        httpx2.Response(200, json=TRUNK_BODY),  # what the redirect target would answer
     )
 
     async with wire.make_client(fake) as client:
@@ -165,10 +165,10 @@ async def test_a_redirect_raises_and_the_location_host_never_hears_from_the_clie
 @pytest.mark.asyncio
 async def test_a_redirect_is_not_followed_even_when_the_given_http_client_would_follow_it() -> None:
     fake = wire.FakeExotel(
-        httpx.Response(302, headers={"Location": "https://evil.example.net/collect"}),
-        httpx.Response(200, json=TRUNK_BODY),  # what the redirect target would answer
+        httpx2.Response(302, headers={"Location": "https://evil.example.net/collect"}),
+        httpx2.Response(200, json=TRUNK_BODY),  # what the redirect target would answer
     )
-    own = httpx.AsyncClient(transport=fake.transport(), follow_redirects=True)
+    own = httpx2.AsyncClient(transport=fake.transport(), follow_redirects=True)
 
     async with own, wire.make_client(http_client=own) as client:
         with pytest.raises(ExotelError):
@@ -182,10 +182,10 @@ async def test_a_given_http_client_applies_its_hooks_and_defaults_and_the_sdk_ti
     fake = wire.FakeExotel(ok(None))
     hooked: list[str] = []
 
-    async def hook(request: httpx.Request) -> None:
+    async def hook(request: httpx2.Request) -> None:
         hooked.append(str(request.url))
 
-    own = httpx.AsyncClient(
+    own = httpx2.AsyncClient(
         transport=fake.transport(),
         headers={"X-Team": "voice", "User-Agent": "theirs"},
         event_hooks={"request": [hook]},
@@ -207,7 +207,7 @@ async def test_a_given_http_client_applies_its_hooks_and_defaults_and_the_sdk_ti
 async def test_the_sdk_hands_its_requests_to_the_transport_with_its_timeout() -> None:
     fake = wire.FakeExotel(ok(None))
 
-    async with wire.make_client(fake, timeout=httpx.Timeout(3.0, connect=1.5)) as client:
+    async with wire.make_client(fake, timeout=httpx2.Timeout(3.0, connect=1.5)) as client:
         await client.trunks.delete(wire.TRUNK_SID)
 
     (sent,) = fake.requests
@@ -219,7 +219,7 @@ async def test_the_sdk_hands_its_requests_to_the_transport_with_its_timeout() ->
 @pytest.mark.asyncio
 async def test_a_call_after_the_user_closed_their_http_client_says_so_and_sends_nothing() -> None:
     fake = wire.FakeExotel()
-    own = httpx.AsyncClient(transport=fake.transport())
+    own = httpx2.AsyncClient(transport=fake.transport())
     client = wire.make_client(http_client=own)
     await own.aclose()
 
@@ -234,7 +234,7 @@ async def test_a_call_after_the_user_closed_their_http_client_says_so_and_sends_
 @pytest.mark.asyncio
 async def test_a_given_http_client_is_used_with_the_sdk_headers_and_left_open() -> None:
     fake = wire.FakeExotel(ok(None), ok(None))
-    own = httpx.AsyncClient(transport=fake.transport())
+    own = httpx2.AsyncClient(transport=fake.transport())
 
     async with wire.make_client(http_client=own) as client:
         await client.trunks.delete(wire.TRUNK_SID)
@@ -279,7 +279,7 @@ async def test_with_options_shares_the_pool_and_closing_it_leaves_the_pool_open(
 
 @pytest.mark.asyncio
 async def test_with_options_max_retries_applies_to_the_derived_client_only() -> None:
-    unavailable = httpx.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
+    unavailable = httpx2.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
     fake = wire.FakeExotel(unavailable, ok(None), unavailable)
     client = wire.make_client(fake, retry=RetryPolicy(initial_delay=0.0), max_retries=1)
 
@@ -364,7 +364,7 @@ async def test_a_duplicate_under_http_200_raises_conflict_error_on_every_backend
 
 @pytest.mark.anyio
 async def test_an_html_502_raises_internal_server_error_on_every_backend() -> None:
-    fake = wire.FakeExotel(httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>"))
+    fake = wire.FakeExotel(httpx2.Response(502, text="<html><h1>502 Bad Gateway</h1></html>"))
 
     async with wire.make_client(fake) as client:
         with pytest.raises(InternalServerError, match="502 Bad Gateway"):
@@ -373,7 +373,7 @@ async def test_an_html_502_raises_internal_server_error_on_every_backend() -> No
 
 @pytest.mark.anyio
 async def test_empty_live_credentials_are_none_on_every_backend() -> None:
-    fake = wire.FakeExotel(httpx.Response(200, json=wire.per_item("live", [], method="GET")))
+    fake = wire.FakeExotel(httpx2.Response(200, json=wire.per_item("live", [], method="GET")))
 
     async with wire.make_client(fake) as client:
         assert await client.credentials.get(wire.TRUNK_SID) is None
@@ -392,10 +392,10 @@ async def test_an_invalid_argument_sends_nothing_on_every_backend() -> None:
 
 @pytest.mark.anyio
 async def test_one_client_serves_many_concurrent_tasks_on_every_backend() -> None:
-    def echo(request: httpx.Request) -> httpx.Response:
+    def echo(request: httpx2.Request) -> httpx2.Response:
         number = json.loads(request.content)["phone_number"]
         record = wire.phone_number_record("live", phone_number=number)
-        return httpx.Response(200, json=wire.single("live", record, method="POST"))
+        return httpx2.Response(200, json=wire.single("live", record, method="POST"))
 
     fake = wire.FakeExotel(*[echo] * 40)
     numbers = [f"+9198765{index:05d}" for index in range(40)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import httpx
+import httpx2
 import pytest
 import wire
 
@@ -24,13 +24,13 @@ def no_exotel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def refuse(request: httpx.Request) -> httpx.Response:
+def refuse(request: httpx2.Request) -> httpx2.Response:
     raise AssertionError(f"configuration tests send nothing: {request.url}")
 
 
 def build(*args: Any, **options: Any) -> AsyncTrunkingClient:
     """A client that never touches the network (and builds no TLS context)."""
-    options.setdefault("transport", httpx.MockTransport(refuse))
+    options.setdefault("transport", httpx2.MockTransport(refuse))
     return AsyncTrunkingClient(*args, **options)
 
 
@@ -62,7 +62,7 @@ async def test_credentials_from_the_environment_are_what_the_requests_carry(
     monkeypatch.setenv("EXOTEL_API_KEY", wire.API_KEY)
     monkeypatch.setenv("EXOTEL_API_TOKEN", wire.API_TOKEN)
     monkeypatch.setenv("EXOTEL_ACCOUNT_SID", "env_sid")
-    fake = wire.FakeExotel(httpx.Response(200, json=wire.single("reference", None)))
+    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("reference", None)))
 
     async with build(transport=fake.transport(), rate_limit=None) as client:
         await client.trunks.delete(wire.TRUNK_SID)
@@ -215,7 +215,7 @@ def test_base_url_falls_back_to_exotel_base_url(monkeypatch: pytest.MonkeyPatch)
     ],
 )
 def test_https_anywhere_and_plain_http_to_loopback_are_accepted(base_url: str) -> None:
-    assert httpx.URL(build_with_credentials(base_url=base_url).base_url) == httpx.URL(base_url)
+    assert httpx2.URL(build_with_credentials(base_url=base_url).base_url) == httpx2.URL(base_url)
 
 
 @pytest.mark.parametrize(
@@ -286,9 +286,9 @@ def test_rate_limit_none_turns_pacing_off() -> None:
 
 
 def test_a_number_timeout_applies_to_each_attempt_and_an_httpx_timeout_is_kept() -> None:
-    given = httpx.Timeout(3.0, connect=1.0)
+    given = httpx2.Timeout(3.0, connect=1.0)
 
-    assert build_with_credentials(timeout=7).config.timeout == httpx.Timeout(7.0, pool=None)
+    assert build_with_credentials(timeout=7).config.timeout == httpx2.Timeout(7.0, pool=None)
     assert build_with_credentials(timeout=given).config.timeout is given
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
-import httpx
+import httpx2
 import pytest
 import wire
 
@@ -118,7 +118,7 @@ async def test_unknown_fields_at_every_level_of_a_response_are_ignored() -> None
         "metadata": {"quota": {"left": 3}},
         "links": [{"rel": "self"}],
     }
-    fake = wire.FakeExotel(httpx.Response(200, json=body))
+    fake = wire.FakeExotel(httpx2.Response(200, json=body))
 
     async with wire.make_client(fake) as client:
         trunk = await client.trunks.create("my_trunk")
@@ -132,19 +132,19 @@ async def test_unknown_fields_at_every_level_of_a_response_are_ignored() -> None
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2025-01-22T10:30:00Z", datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)),
-        ("2025-01-22T10:30:00z", datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)),
-        ("2025-01-22T10:30:00+00:00", datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)),
+        ("2025-01-22T10:30:00Z", datetime(2025, 1, 22, 10, 30, tzinfo=UTC)),
+        ("2025-01-22T10:30:00z", datetime(2025, 1, 22, 10, 30, tzinfo=UTC)),
+        ("2025-01-22T10:30:00+00:00", datetime(2025, 1, 22, 10, 30, tzinfo=UTC)),
         (
             "2025-01-22T16:00:00+05:30",
             datetime(2025, 1, 22, 16, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
         ),
         (
             "2025-01-22T10:30:00.123456Z",
-            datetime(2025, 1, 22, 10, 30, 0, 123456, tzinfo=timezone.utc),
+            datetime(2025, 1, 22, 10, 30, 0, 123456, tzinfo=UTC),
         ),
-        ("2025-01-22 10:30:00", datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)),
-        ("2025-01-22T10:30:00", datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)),
+        ("2025-01-22 10:30:00", datetime(2025, 1, 22, 10, 30, tzinfo=UTC)),
+        ("2025-01-22T10:30:00", datetime(2025, 1, 22, 10, 30, tzinfo=UTC)),
     ],
 )
 def test_timestamps_become_timezone_aware_datetimes(text: str, expected: datetime) -> None:
@@ -252,7 +252,7 @@ def test_data_that_is_not_an_object_raises_response_decode_error(data: object) -
 @pytest.mark.asyncio
 async def test_a_bad_record_from_the_api_raises_response_decode_error_with_the_request_id() -> None:
     record = {**wire.trunk_record("live"), "trunk_sid": None}
-    fake = wire.FakeExotel(httpx.Response(200, json=wire.single("live", record, method="POST")))
+    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("live", record, method="POST")))
 
     async with wire.make_client(fake) as client:
         with pytest.raises(ResponseDecodeError) as caught:
@@ -269,7 +269,7 @@ async def test_a_bad_item_in_a_list_is_named_by_its_position() -> None:
     records = [wire.whitelisted_ip_record("reference", index) for index in range(3)]
     records[1] = {**records[1], "mask": "wide"}
     fake = wire.FakeExotel(
-        httpx.Response(200, json=wire.list_pages("reference", records, path=path)[0])
+        httpx2.Response(200, json=wire.list_pages("reference", records, path=path)[0])
     )
 
     async with wire.make_client(fake) as client:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
-import httpx
+import httpx2
 import pytest
 import wire
 
@@ -31,7 +31,7 @@ from exotel_trunking import (
     RetryPolicy,
 )
 
-LOGGERS = ("exotel_trunking", "httpx", "httpcore")
+LOGGERS = ("exotel_trunking", "httpx2", "httpcore2")
 CREDENTIALS_PATH = f"trunks/{wire.TRUNK_SID}/credentials"
 
 
@@ -42,7 +42,7 @@ def assert_no_secret(text: str) -> None:
 
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Capture everything the SDK, httpx and httpcore log, down to DEBUG."""
+    """Capture everything the SDK, httpx2 and httpcore2 log, down to DEBUG."""
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
@@ -97,25 +97,25 @@ def test_a_malformed_token_is_refused_without_echoing_it(token: str) -> None:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def raise_connect_error(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
+def raise_connect_error(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ConnectError("connection refused", request=request)
 
 
-def raise_read_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout("timed out", request=request)
+def raise_read_timeout(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ReadTimeout("timed out", request=request)
 
 
 FAILURES = [
     pytest.param(
-        httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
+        httpx2.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
         AuthenticationError,
         id="401",
     ),
-    pytest.param(httpx.Response(500, text="<h1>oops</h1>"), InternalServerError, id="500-html"),
+    pytest.param(httpx2.Response(500, text="<h1>oops</h1>"), InternalServerError, id="500-html"),
     pytest.param(raise_connect_error, APIConnectionError, id="connect-error"),
     pytest.param(raise_read_timeout, APITimeoutError, id="read-timeout"),
     pytest.param(
-        httpx.Response(200, text="<html>maintenance</html>"), ResponseDecodeError, id="html"
+        httpx2.Response(200, text="<html>maintenance</html>"), ResponseDecodeError, id="html"
     ),
 ]
 
@@ -142,7 +142,9 @@ async def test_errors_and_their_tracebacks_never_show_the_token(
 @pytest.mark.asyncio
 async def test_a_partial_failure_never_shows_the_token() -> None:
     failed = wire.item_failed("live", 400, 1002, "Invalid parameter", "Destination not whitelisted")
-    fake = wire.FakeExotel(httpx.Response(207, json=wire.per_item("live", [failed], http_code=207)))
+    fake = wire.FakeExotel(
+        httpx2.Response(207, json=wire.per_item("live", [failed], http_code=207))
+    )
 
     async with wire.make_client(fake) as client:
         with pytest.raises(PartialFailureError) as caught:
@@ -186,7 +188,7 @@ async def test_an_invalid_parameter_error_never_shows_the_token() -> None:
 async def test_a_credentials_body_that_is_no_envelope_never_shows_the_sip_password(
     body: bytes,
 ) -> None:
-    fake = wire.FakeExotel(httpx.Response(200, content=body))
+    fake = wire.FakeExotel(httpx2.Response(200, content=body))
 
     async with wire.make_client(fake) as client:
         with pytest.raises(ResponseDecodeError) as caught:
@@ -200,7 +202,7 @@ async def test_a_credentials_body_that_is_no_envelope_never_shows_the_sip_passwo
 @pytest.mark.asyncio
 async def test_credentials_that_fail_to_decode_never_show_the_sip_password() -> None:
     record = {"username": None, "password": wire.SIP_PASSWORD}
-    fake = wire.FakeExotel(httpx.Response(200, json=wire.single("live", record)))
+    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("live", record)))
 
     async with wire.make_client(fake) as client:
         with pytest.raises(ResponseDecodeError) as caught:
@@ -213,7 +215,7 @@ async def test_credentials_that_fail_to_decode_never_show_the_sip_password() -> 
 @pytest.mark.asyncio
 async def test_decoded_credentials_hold_the_password_and_hide_it() -> None:
     fake = wire.FakeExotel(
-        httpx.Response(200, json=wire.single("live", wire.credentials_record("live")))
+        httpx2.Response(200, json=wire.single("live", wire.credentials_record("live")))
     )
 
     async with wire.make_client(fake) as client:
@@ -230,25 +232,27 @@ async def test_decoded_credentials_hold_the_password_and_hide_it() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("own_http_client", [False, True], ids=["sdk-transport", "http_client"])
+@pytest.mark.parametrize("own_http_client", [False, True], ids=["sdk-client", "http_client"])
 async def test_nothing_logged_at_debug_shows_a_secret(
     debug_logs: pytest.LogCaptureFixture, own_http_client: bool
 ) -> None:
-    unavailable = httpx.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
-    credentials = httpx.Response(200, json=wire.single("live", wire.credentials_record("live")))
-    unauthorized = httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed"))
+    unavailable = httpx2.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
+    credentials = httpx2.Response(200, json=wire.single("live", wire.credentials_record("live")))
+    unauthorized = httpx2.Response(
+        401, json=wire.failure("live", 401, 1010, "Authorization failed")
+    )
     fake = wire.FakeExotel(
         unavailable,
         credentials,
         raise_connect_error,
         credentials,
         unauthorized,
-        httpx.Response(500, text="<html>down</html>"),
+        httpx2.Response(500, text="<html>down</html>"),
     )
     events: list[RetryEvent] = []
-    # With the user's own client, requests go through httpx.AsyncClient.send, which logs too.
+    # Requests go through httpx2.AsyncClient.send (the SDK's own or the user's), which logs too.
     sender = (
-        {"http_client": httpx.AsyncClient(transport=fake.transport())}
+        {"http_client": httpx2.AsyncClient(transport=fake.transport())}
         if own_http_client
         else {"transport": fake.transport()}
     )
@@ -266,7 +270,7 @@ async def test_nothing_logged_at_debug_shows_a_secret(
     assert len(events) == 2
     assert_no_secret(repr(events))
     assert any(record.name == "exotel_trunking" for record in debug_logs.records)
-    assert any(record.name.startswith("httpx") for record in debug_logs.records) is own_http_client
+    assert any(record.name == "httpx2" for record in debug_logs.records)
     assert_no_secret_logged(debug_logs)
 
 
@@ -314,7 +318,7 @@ async def test_nothing_logged_over_a_real_connection_shows_a_secret(
 ) -> None:
     credentials = wire.single("live", wire.credentials_record("live"))
     duplicate = wire.duplicate("live")[1]
-    answers = [httpx.Response(200, json=body).content for body in (credentials, duplicate)]
+    answers = [httpx2.Response(200, json=body).content for body in (credentials, duplicate)]
 
     async with (
         loopback_server(answers) as (base_url, received),
@@ -332,7 +336,7 @@ async def test_nothing_logged_over_a_real_connection_shows_a_secret(
         assert header is not None
         assert header.group(1) == wire.BASIC_AUTH.encode()
         assert wire.API_TOKEN.encode() not in raw
-    # The SDK logged each request (its connection pool logs nothing, and httpx.AsyncClient,
-    # which would, is not in the way: the SDK hands requests straight to its pool).
-    assert "exotel_trunking" in {record.name for record in debug_logs.records}
+    # The SDK, httpx2.AsyncClient and its connection pool (httpcore2) each logged the requests.
+    names = {record.name.split(".")[0] for record in debug_logs.records}
+    assert {"exotel_trunking", "httpx2", "httpcore2"} <= names
     assert_no_secret_logged(debug_logs)

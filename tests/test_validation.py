@@ -6,7 +6,7 @@ reaches it; valid values are checked against the pure functions of ``_validation
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -222,16 +222,26 @@ BAD_PATH_VALUES = [
     42,
     True,
 ]
+
+
+async def first(records: AsyncIterator[Any]) -> Any:
+    """The first record of a lazy list (``iter``), or ``None``."""
+    return await anext(records, None)
+
+
 TRUNK_SID_CALLS: dict[str, Callable[[AsyncTrunkingClient, Any], Awaitable[Any]]] = {
     "trunks.delete": lambda c, sid: c.trunks.delete(sid),
     "phone_numbers.map": lambda c, sid: c.phone_numbers.map(sid, NUMBER),
     "phone_numbers.list": lambda c, sid: c.phone_numbers.list(sid),
+    "phone_numbers.iter": lambda c, sid: first(c.phone_numbers.iter(sid)),
     "whitelisted_ips.add": lambda c, sid: c.whitelisted_ips.add(sid, "203.0.113.50"),
     "whitelisted_ips.list": lambda c, sid: c.whitelisted_ips.list(sid),
+    "whitelisted_ips.iter": lambda c, sid: first(c.whitelisted_ips.iter(sid)),
     "destination_uris.add": lambda c, sid: c.destination_uris.add(
         sid, "sip.example.com:5061;transport=tls"
     ),
     "destination_uris.list": lambda c, sid: c.destination_uris.list(sid),
+    "destination_uris.iter": lambda c, sid: first(c.destination_uris.iter(sid)),
     "credentials.get": lambda c, sid: c.credentials.get(sid),
     "settings.set_alias": lambda c, sid: c.settings.set_alias(sid, NUMBER),
 }

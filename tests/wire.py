@@ -6,6 +6,11 @@ envelope whose ``response.data`` is a record or an array, ``data: null`` on dele
 ``reference/live-api-notes.md`` describes: paged lists of per-item envelopes with
 ``metadata.next_page_uri``, ``"error_data": null`` on success, numeric-string ids, 32-hex
 request ids, and fields the reference does not list, at every level of the body.
+
+respx is a test-only dependency: it speaks httpx 0.x, so it brings httpx 0.x into the test
+environment only (the SDK itself depends on httpx2 alone). :func:`respx_transport` bridges the
+two, mirroring each ``httpx2.Request`` into an ``httpx.Request`` for a respx router and turning
+its ``httpx.Response`` back into an ``httpx2.Response``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 import httpx
+import httpx2
 import respx
 
 from exotel_trunking import AsyncTrunkingClient, __version__
@@ -47,7 +53,7 @@ TIMESTAMPS: Mapping[Dialect, str] = {
 }
 #: What ``TIMESTAMPS`` must decode to: timezone-aware, offset kept.
 DATETIMES: Mapping[Dialect, datetime] = {
-    "reference": datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc),
+    "reference": datetime(2025, 1, 22, 10, 30, tzinfo=UTC),
     "live": datetime(2026, 1, 14, 10, 22, 31, tzinfo=timezone(timedelta(hours=5, minutes=30))),
 }
 
@@ -289,7 +295,7 @@ def page_uri(path: str, offset: int, page_size: int) -> str:
 
 
 def responses(bodies: Sequence[dict[str, Any]], status_code: int = 200) -> list[httpx.Response]:
-    """JSON responses, for a respx ``side_effect``."""
+    """JSON responses, for a respx ``side_effect`` (respx answers with httpx 0.x responses)."""
     return [httpx.Response(status_code, json=body) for body in bodies]
 
 
@@ -305,51 +311,76 @@ def make_client(
     """
     settings: dict[str, Any] = {"base_url": BASE_URL, "rate_limit": None, "max_retries": 0}
     if isinstance(server, respx.Router):
-        settings["transport"] = httpx.MockTransport(server.async_handler)
+        settings["transport"] = respx_transport(server)
     elif server is not None:
         settings["transport"] = server.transport()
     settings.update(options)
     return AsyncTrunkingClient(API_KEY, API_TOKEN, ACCOUNT_SID, **settings)
 
 
+def respx_transport(router: respx.Router) -> httpx2.MockTransport:
+    """An ``httpx2.MockTransport`` answered by ``router``, a respx router (which speaks httpx).
+
+    Each ``httpx2.Request`` is mirrored into an ``httpx.Request`` (method, URL, raw headers and
+    the read body), which is what the router matches and records (``route.calls``); the
+    ``httpx.Response`` it returns becomes an ``httpx2.Response`` (status, raw headers and the
+    read body). An exception a route's ``side_effect`` raises propagates as it is: a side effect
+    that simulates a network failure must raise an httpx2 exception for the SDK to see one.
+    """
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        mirrored = httpx.Request(
+            request.method,
+            str(request.url),
+            headers=request.headers.raw,
+            content=await request.aread(),
+        )
+        response = await router.async_handler(mirrored)
+        content = await response.aread()
+        return httpx2.Response(response.status_code, headers=response.headers.raw, content=content)
+
+    return httpx2.MockTransport(handler)
+
+
 def mock_exotel(base_url: str = ACCOUNT_URL) -> respx.MockRouter:
     """A respx router for the account's URL, to pass to :func:`make_client`.
 
-    It patches nothing (the client gets it as its transport, which works on asyncio and trio
-    and builds no TLS context), answers an unrouted request with an ``AllMockedAssertionError``
-    and, on leaving the ``with`` block, fails if a route was never called.
+    It patches nothing (the client gets it through :func:`respx_transport` as its transport,
+    which works on asyncio and trio and builds no TLS context), answers an unrouted request
+    with an ``AllMockedAssertionError`` and, on leaving the ``with`` block, fails if a route
+    was never called.
     """
     return respx.mock(base_url=base_url, assert_all_called=True, assert_all_mocked=True, using=None)
 
 
-Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
+Answer = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
 
 
 class FakeExotel:
-    """An ``httpx.MockTransport`` handler that answers from a script and records every request.
+    """An ``httpx2.MockTransport`` handler that answers from a script and records every request.
 
-    Each answer is an ``httpx.Response`` or a function of the request. A request beyond the
+    Each answer is an ``httpx2.Response`` or a function of the request. A request beyond the
     script fails the test (an ``AssertionError`` that the SDK does not catch).
     """
 
     def __init__(self, *answers: Answer) -> None:
         self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
+        self.requests: list[httpx2.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         if not self.answers:
             raise AssertionError(f"unexpected request: {request.method} {request.url}")
         answer = self.answers.pop(0)
         return answer(request) if callable(answer) else answer
 
-    def transport(self) -> httpx.MockTransport:
+    def transport(self) -> httpx2.MockTransport:
         """The transport to pass as ``transport=``."""
-        return httpx.MockTransport(self)
+        return httpx2.MockTransport(self)
 
 
 def assert_request(
-    request: httpx.Request,
+    request: httpx.Request | httpx2.Request,
     method: str,
     path: str,
     *,

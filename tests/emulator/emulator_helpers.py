@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import httpx2
 
 from exotel_trunking.emulator import Emulator
 
@@ -17,7 +17,7 @@ SID = "acme"
 BASE = "https://api.in.exotel.com"
 ACCOUNT = f"/v2/accounts/{SID}"
 #: The reference document's first example timestamp.
-FIXED_NOW = datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2025, 1, 22, 10, 30, tzinfo=UTC)
 FIXED_NOW_TEXT = "2025-01-22T10:30:00Z"
 
 
@@ -43,16 +43,19 @@ def make_emulator(dialect: str = "reference", **kwargs: Any) -> Emulator:
 
 @asynccontextmanager
 async def api(
-    emulator: Emulator, *, timeout: httpx.Timeout | float | None = 5.0, auth: Any = (KEY, TOKEN)
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to ``emulator`` in process, authenticated."""
-    async with httpx.AsyncClient(
+    emulator: Emulator,
+    *,
+    timeout: httpx2.Timeout | float | None = 5.0,  # noqa: ASYNC109 - the httpx2 client's
+    auth: Any = (KEY, TOKEN),
+) -> AsyncIterator[httpx2.AsyncClient]:
+    """An httpx2 client talking to ``emulator`` in process, authenticated."""
+    async with httpx2.AsyncClient(
         transport=emulator.transport(), base_url=BASE, auth=auth, timeout=timeout
     ) as client:
         yield client
 
 
-async def create_trunk(http: httpx.AsyncClient, name: str = "my_trunk") -> str:
+async def create_trunk(http: httpx2.AsyncClient, name: str = "my_trunk") -> str:
     response = await http.post(
         f"{ACCOUNT}/trunks",
         json={"trunk_name": name, "nso_code": "ANY-ANY", "domain_name": f"{SID}.pstn.exotel.com"},

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
+import httpx2
 import pytest
 
 from exotel_trunking.emulator._command import build_parser, emulator_from_args, main
@@ -55,7 +55,7 @@ def test_serves_prints_its_url_answers_and_stops_cleanly_on_a_signal(
         url,
     ):
         assert url.startswith("http://127.0.0.1:")
-        with httpx.Client(base_url=url, auth=("k", "s3cret")) as http:
+        with httpx2.Client(base_url=url, auth=("k", "s3cret")) as http:
             response = http.get("/v2/accounts/acme/trunks/trmumx/credentials")
             counters = http.get("/_emulator/counters").json()
         assert response.status_code == 404

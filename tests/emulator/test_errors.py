@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ACCOUNT, KEY, api, create_trunk, make_emulator, trunk_url
 
@@ -25,7 +25,7 @@ def emulator(dialect: str) -> Emulator:
     return make_emulator(dialect)
 
 
-def error_of(response: httpx.Response) -> tuple[int, int, int, str, str]:
+def error_of(response: httpx2.Response) -> tuple[int, int, int, str, str]:
     """(HTTP status, response.code, error code, message, description)."""
     body = response.json()
     inner = body["response"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ACCOUNT, BASE, api, create_trunk, make_emulator, trunk_url
 
@@ -18,7 +18,7 @@ async def test_the_request_log_records_what_happened_without_headers(emulator: E
         sid = await create_trunk(http)
         await http.delete(f"{ACCOUNT}/trunks", params={"trunk_sid": sid})
         emulator.script(None, None, "drop_before")
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await http.get(trunk_url(sid, "credentials"))
     created, deleted, dropped = emulator.requests
     assert (created.method, created.path, created.query, created.status, created.fault) == (
@@ -40,7 +40,7 @@ async def test_counters_by_status_and_fault(emulator: Emulator) -> None:
     async with api(emulator) as http:
         for _ in range(2):
             await http.get(trunk_url("x", "credentials"))
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await http.get(trunk_url("x", "credentials"))
         await http.get(trunk_url("x", "credentials"))
     assert emulator.counters.to_dict() == {
@@ -56,7 +56,7 @@ async def test_counters_by_status_and_fault(emulator: Emulator) -> None:
 async def test_the_api_token_never_shows_up(anyio_backend: str) -> None:
     secret = "s3cr3t-token-value"
     emulator = make_emulator(api_token=secret)
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         transport=emulator.transport(), base_url=BASE, auth=("k", secret)
     ) as http:
         await http.get(trunk_url("x", "credentials"))

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import (
     ACCOUNT,
@@ -238,7 +238,7 @@ async def test_drop_before_raises_remote_protocol_error_and_changes_nothing(
         sid = await create_trunk(http)
         emulator.script("POST", "/trunks/*/phone-numbers", "drop_before")
         with pytest.raises(
-            httpx.RemoteProtocolError, match="Server disconnected without sending a response"
+            httpx2.RemoteProtocolError, match="Server disconnected without sending a response"
         ):
             await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
     assert emulator.state.phone_numbers(sid) == []
@@ -250,7 +250,7 @@ async def test_drop_after_applies_the_change_then_drops(emulator: Emulator) -> N
     async with api(emulator) as http:
         sid = await create_trunk(http)
         emulator.script("POST", "/trunks/*/phone-numbers", "drop_after")
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
         retry = await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
     assert [r.phone_number for r in emulator.state.phone_numbers(sid)] == ["+919876543210"]
@@ -262,12 +262,12 @@ async def test_slow_beyond_the_read_timeout_raises_read_timeout_after_it(
     emulator: Emulator,
 ) -> None:
     emulator.configure(slow_seconds=30)
-    timeout = httpx.Timeout(5.0, read=0.05)
+    timeout = httpx2.Timeout(5.0, read=0.05)
     async with api(emulator, timeout=timeout) as http:
         sid = await create_trunk(http)
         emulator.script("POST", None, "slow")
         started = anyio.current_time()
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
         elapsed = anyio.current_time() - started
     assert 0.05 <= elapsed < 5
@@ -277,10 +277,10 @@ async def test_slow_beyond_the_read_timeout_raises_read_timeout_after_it(
 
 async def test_slow_that_does_not_apply_leaves_no_change_behind(emulator: Emulator) -> None:
     emulator.configure(slow_seconds=30, slow_applies=False)
-    async with api(emulator, timeout=httpx.Timeout(5.0, read=0.02)) as http:
+    async with api(emulator, timeout=httpx2.Timeout(5.0, read=0.02)) as http:
         sid = await create_trunk(http)
         emulator.script("POST", None, "slow")
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
     assert emulator.state.phone_numbers(sid) == []
 
@@ -345,7 +345,7 @@ async def run_sequence(seed: int, faults: dict[str, float]) -> list[str]:
             try:
                 response = await http.get(trunk_url("x", "credentials"))
                 outcomes.append(str(response.status_code))
-            except httpx.RemoteProtocolError:
+            except httpx2.RemoteProtocolError:
                 outcomes.append("dropped")
     return outcomes
 

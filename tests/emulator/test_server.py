@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ACCOUNT, KEY, TOKEN, assert_same_shape, make_emulator, trunk_url
 
@@ -27,10 +27,10 @@ TRUNK_BODY = {
 @asynccontextmanager
 async def served(
     emulator: Emulator, **client_options: object
-) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[str, httpx2.AsyncClient]]:
     async with emulator.serve() as base_url:
         client_options.setdefault("auth", (KEY, TOKEN))
-        async with httpx.AsyncClient(base_url=base_url, **client_options) as http:  # type: ignore[arg-type]
+        async with httpx2.AsyncClient(base_url=base_url, **client_options) as http:  # type: ignore[arg-type]
             yield base_url, http
 
 
@@ -50,7 +50,7 @@ async def test_serve_yields_a_loopback_url_and_answers_like_in_process(emulator:
     assert response.headers["content-length"] == str(len(response.content))
     assert response.headers["server"] == "exotel-trunking-emulator"
     in_process = make_emulator()
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         transport=in_process.transport(), base_url="http://x", auth=(KEY, TOKEN)
     ) as http:
         expected = (await http.post(f"{ACCOUNT}/trunks", json=TRUNK_BODY)).json()
@@ -79,7 +79,7 @@ async def test_drop_faults_really_close_the_connection(
 ) -> None:
     async with served(emulator) as (_, http):
         emulator.script("POST", "/trunks", fault)  # type: ignore[arg-type]
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await http.post(f"{ACCOUNT}/trunks", json=TRUNK_BODY)
         await wait_until(lambda: emulator.connections.closed == 1)
         follow_up = await http.get(trunk_url("x", "credentials"))
@@ -93,8 +93,8 @@ async def test_slow_really_delays_and_stops_when_the_client_gives_up(emulator: E
     emulator.configure(slow_seconds=30)
     emulator.script("POST", None, "slow")
     started = anyio.current_time()
-    async with served(emulator, timeout=httpx.Timeout(5.0, read=0.2)) as (_, http):
-        with pytest.raises(httpx.ReadTimeout):
+    async with served(emulator, timeout=httpx2.Timeout(5.0, read=0.2)) as (_, http):
+        with pytest.raises(httpx2.ReadTimeout):
             await http.post(f"{ACCOUNT}/trunks", json=TRUNK_BODY)
         # The server notices the hang-up instead of sleeping its 30 s out.
         await wait_until(lambda: len(emulator.requests) == 1)
@@ -274,7 +274,7 @@ async def test_run_server_reports_its_url_by_callback_and_task_status(emulator: 
             functools.partial(run_server, emulator, "127.0.0.1", 0, on_ready=announced.append)
         )
         assert announced == [url]
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx2.AsyncClient(base_url=url) as http:
             assert (await http.get("/_emulator")).status_code == 200
         group.cancel_scope.cancel()
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import anyio
 import anyio.abc
-import httpx
+import httpx2
 import pytest
 from emulator_helpers import ACCOUNT, KEY, SID, TOKEN, make_emulator, trunk_url
 
@@ -52,9 +52,11 @@ async def test_a_client_that_gives_up_during_the_latency_wait_is_noticed(
     emulator = make_emulator(latency=30)
     started = anyio.current_time()
     async with emulator.serve() as base_url:
-        timeout = httpx.Timeout(5.0, read=0.2)
-        async with httpx.AsyncClient(base_url=base_url, auth=(KEY, TOKEN), timeout=timeout) as http:
-            with pytest.raises(httpx.ReadTimeout):
+        timeout = httpx2.Timeout(5.0, read=0.2)
+        async with httpx2.AsyncClient(
+            base_url=base_url, auth=(KEY, TOKEN), timeout=timeout
+        ) as http:
+            with pytest.raises(httpx2.ReadTimeout):
                 await http.get(trunk_url("x", "credentials"))
         # The server stops waiting its 30 s out as soon as the client hangs up.
         await wait_until(lambda: len(emulator.requests) == 1)
@@ -71,7 +73,7 @@ async def test_the_served_emulator_counts_latency_from_the_request_s_first_bytes
     readings = itertools.count(step=30.0)  # every reading of this clock is 30 s after the last
 
     emulator = make_emulator(latency=30, clock=lambda: next(readings))
-    async with emulator.serve() as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    async with emulator.serve() as base_url, httpx2.AsyncClient(base_url=base_url) as http:
         # The server reads the clock when the request's bytes arrive and again when it starts
         # handling it: by then its 30 s of latency have passed.
         with anyio.fail_after(5):

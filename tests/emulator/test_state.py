@@ -6,7 +6,7 @@ import json
 import random
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from emulator_helpers import FIXED_NOW
@@ -276,8 +276,6 @@ def test_ids_are_deterministic_under_a_seed_in_both_flavours() -> None:
 
 
 def test_timestamps_render_as_utc_with_z() -> None:
-    assert format_timestamp(datetime(2025, 1, 22, 10, 30, tzinfo=timezone.utc)) == (
-        "2025-01-22T10:30:00Z"
-    )
+    assert format_timestamp(datetime(2025, 1, 22, 10, 30, tzinfo=UTC)) == "2025-01-22T10:30:00Z"
     india = timezone(timedelta(hours=5, minutes=30))
     assert format_timestamp(datetime(2025, 1, 22, 16, 0, tzinfo=india)) == "2025-01-22T10:30:00Z"

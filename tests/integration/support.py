@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from exotel_trunking import (
@@ -252,15 +252,15 @@ class FastTime:
         await anyio.sleep(seconds / self.factor)
 
 
-class ArrivalLog(httpx.AsyncBaseTransport):
+class ArrivalLog(httpx2.AsyncBaseTransport):
     """Wraps a transport and notes, on ``clock``, when each request set off."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, clock: Callable[[], float]) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport, clock: Callable[[], float]) -> None:
         self._inner = inner
         self._clock = clock
         self.arrivals: list[tuple[float, str, str]] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.arrivals.append((self._clock(), request.method, request.url.path))
         return await self._inner.handle_async_request(request)
 

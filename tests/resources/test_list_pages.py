@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import pytest
 import respx
 import wire
@@ -70,7 +71,7 @@ async def test_a_repeated_next_page_uri_raises_instead_of_looping_forever(
 async def test_a_next_page_uri_off_the_account_is_refused_and_never_requested(
     next_page_uri: str,
 ) -> None:
-    fake = wire.FakeExotel(wire.responses([live_page(0, next_page_uri)])[0])
+    fake = wire.FakeExotel(httpx2.Response(200, json=live_page(0, next_page_uri)))
 
     async with wire.make_client(fake) as client:
         with pytest.raises(ResponseDecodeError, match="refusing to follow next_page_uri"):

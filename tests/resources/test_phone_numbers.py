@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 import respx
 import wire
@@ -115,7 +115,7 @@ async def test_map_to_an_unknown_trunk_raises_not_found_error(exotel: respx.Mock
 
 async def test_map_percent_encodes_the_trunk_sid_in_the_path() -> None:
     fake = wire.FakeExotel(
-        httpx.Response(200, json=wire.single("reference", wire.phone_number_record("reference")))
+        httpx2.Response(200, json=wire.single("reference", wire.phone_number_record("reference")))
     )
 
     async with wire.make_client(fake) as client:

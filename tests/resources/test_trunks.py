@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 import respx
 import wire
@@ -106,7 +106,7 @@ async def test_delete_sends_trunk_sid_as_query_without_body_and_returns_none(
 
 
 async def test_delete_percent_encodes_the_trunk_sid_in_the_query() -> None:
-    fake = wire.FakeExotel(httpx.Response(200, json=wire.single("reference", None)))
+    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("reference", None)))
 
     async with wire.make_client(fake) as client:
         await client.trunks.delete("tr+1&x=y")

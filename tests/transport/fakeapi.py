@@ -2,7 +2,7 @@
 
 :class:`FakeExotel` speaks the reference envelopes for the endpoints the retry rules care
 about (trunks, numbers, whitelisted IPs, destinations, the alias). It is independent of HTTP:
-:meth:`FakeExotel.mock_transport` serves it through ``httpx.MockTransport`` (with injected
+:meth:`FakeExotel.mock_transport` serves it through ``httpx2.MockTransport`` (with injected
 time), and :class:`~.loopback.LoopbackServer` serves it over a real socket.
 
 A fault either answers instead of the store (``Status``), breaks the connection before or
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import anyio
 import attrs
-import httpx
+import httpx2
 
 ACCOUNT = "acme"
 ROOT = f"/v2/accounts/{ACCOUNT}/"
@@ -59,7 +59,7 @@ class Reply:
 class Drop:
     """Close the connection without answering (over MockTransport: raise ``error``)."""
 
-    error: type[httpx.TransportError] = httpx.RemoteProtocolError
+    error: type[httpx2.TransportError] = httpx2.RemoteProtocolError
 
 
 # Scripted faults, consumed in order by the matching requests.
@@ -78,14 +78,14 @@ class Status:
 class DropBefore:
     """Break the connection without applying the request."""
 
-    error: type[httpx.TransportError] = httpx.RemoteProtocolError
+    error: type[httpx2.TransportError] = httpx2.RemoteProtocolError
 
 
 @attrs.frozen
 class DropAfter:
     """Apply the request, then break the connection before answering."""
 
-    error: type[httpx.TransportError] = httpx.RemoteProtocolError
+    error: type[httpx2.TransportError] = httpx2.RemoteProtocolError
 
 
 @attrs.frozen
@@ -275,10 +275,10 @@ class FakeExotel:
 
     def mock_transport(
         self, sleep: Callable[[float], Awaitable[None]] = anyio.sleep
-    ) -> httpx.MockTransport:
-        """Serve this store through ``httpx.MockTransport``; delays use ``sleep``."""
+    ) -> httpx2.MockTransport:
+        """Serve this store through ``httpx2.MockTransport``; delays use ``sleep``."""
 
-        async def handler(request: httpx.Request) -> httpx.Response:
+        async def handler(request: httpx2.Request) -> httpx2.Response:
             outcome = await self.handle(
                 Request(
                     request.method,
@@ -288,14 +288,14 @@ class FakeExotel:
                 )
             )
             if isinstance(outcome, Refuse):
-                raise httpx.ConnectError("connection refused", request=request)
+                raise httpx2.ConnectError("connection refused", request=request)
             if isinstance(outcome, Drop):
                 raise outcome.error("server disconnected without an answer", request=request)
             if outcome.delay:
                 await sleep(outcome.delay)
-            return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)
+            return httpx2.Response(outcome.status, headers=outcome.headers, content=outcome.body)
 
-        return httpx.MockTransport(handler)
+        return httpx2.MockTransport(handler)
 
     # Internals.
 

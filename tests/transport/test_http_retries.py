@@ -1,6 +1,6 @@
 """The request loop on virtual time: what is retried, when, how often, and what is raised.
 
-Each test serves :class:`~.fakeapi.FakeExotel` through ``httpx.MockTransport`` and puts the
+Each test serves :class:`~.fakeapi.FakeExotel` through ``httpx2.MockTransport`` and puts the
 client's transport and limiter on a :class:`~.virtual_time.VirtualTime`, so the delays the
 SDK chooses are observed exactly and nothing waits for real.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from exotel_trunking import (
@@ -174,10 +175,10 @@ async def test_429_503_and_connection_failures_before_sending_are_retried_for_ev
 MAYBE_APPLIED: dict[str, Fault] = {
     "502": Status(502),
     "504": Status(504),
-    "read-timeout-after-applying": DropAfter(httpx.ReadTimeout),
-    "disconnect-after-applying": DropAfter(httpx.RemoteProtocolError),
-    "disconnect-before-applying": DropBefore(httpx.RemoteProtocolError),
-    "write-error": DropBefore(httpx.WriteError),
+    "read-timeout-after-applying": DropAfter(httpx2.ReadTimeout),
+    "disconnect-after-applying": DropAfter(httpx2.RemoteProtocolError),
+    "disconnect-before-applying": DropBefore(httpx2.RemoteProtocolError),
+    "write-error": DropBefore(httpx2.WriteError),
 }
 
 
@@ -224,7 +225,7 @@ async def test_trunks_create_is_never_repeated_once_the_request_may_have_been_ap
 
 async def test_trunks_create_after_a_read_timeout_says_the_trunk_may_exist() -> None:
     fake = FakeExotel()
-    fake.script("POST", "/trunks", DropAfter(httpx.ReadTimeout))
+    fake.script("POST", "/trunks", DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock)
 
@@ -243,7 +244,7 @@ async def test_trunks_create_after_a_dropped_connection_is_a_connection_error_no
     None
 ):
     fake = FakeExotel()
-    fake.script("POST", "/trunks", DropAfter(httpx.RemoteProtocolError))
+    fake.script("POST", "/trunks", DropAfter(httpx2.RemoteProtocolError))
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock)
 
@@ -252,7 +253,7 @@ async def test_trunks_create_after_a_dropped_connection_is_a_connection_error_no
 
     assert not isinstance(caught.value, APITimeoutError)
     assert "may have been created" in str(caught.value)
-    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
     assert len(fake.trunks) == 1
 
 
@@ -273,9 +274,9 @@ async def test_trunks_create_is_retried_when_the_connection_was_refused() -> Non
 
 
 @pytest.mark.parametrize("duplicate_as_200", [False, True], ids=["http-409", "live-200-code-409"])
-@pytest.mark.parametrize("drop", [httpx.RemoteProtocolError, httpx.ReadTimeout])
+@pytest.mark.parametrize("drop", [httpx2.RemoteProtocolError, httpx2.ReadTimeout])
 async def test_map_whose_first_attempt_was_applied_returns_the_existing_mapping(
-    duplicate_as_200: bool, drop: type[httpx.TransportError]
+    duplicate_as_200: bool, drop: type[httpx2.TransportError]
 ) -> None:
     fake = FakeExotel(duplicate_as_200=duplicate_as_200)
     fake.add_trunk("tr1")
@@ -333,7 +334,7 @@ async def test_destinations_whose_first_attempt_was_applied_return_the_existing_
 async def test_set_alias_whose_first_attempt_was_applied_returns_the_alias_as_set() -> None:
     fake = FakeExotel()
     fake.add_trunk("tr1")
-    fake.script("POST", "settings", DropAfter(httpx.ReadTimeout))
+    fake.script("POST", "settings", DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock)
 
@@ -380,7 +381,7 @@ async def test_a_409_on_the_first_attempt_is_raised_without_looking_for_the_reco
 async def test_delete_whose_first_attempt_was_applied_counts_a_404_as_deleted() -> None:
     fake = FakeExotel()
     fake.add_trunk("tr1")
-    fake.script("DELETE", "/trunks", DropAfter(httpx.ReadTimeout))
+    fake.script("DELETE", "/trunks", DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock)
 
@@ -642,7 +643,7 @@ async def test_backoff_doubles_with_full_jitter_up_to_max_delay() -> None:
 async def test_a_failure_after_all_retries_says_how_many_attempts_and_why() -> None:
     fake = FakeExotel()
     fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Status(429), DropAfter(httpx.ReadTimeout))
+    fake.script("GET", "phone-numbers", Status(503), Status(429), DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock, max_retries=2)
 
@@ -651,7 +652,7 @@ async def test_a_failure_after_all_retries_says_how_many_attempts_and_why() -> N
 
     assert caught.value.attempts == 3
     assert "after 3 attempts (503, 429, ReadTimeout)" in str(caught.value)
-    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert isinstance(caught.value.__cause__, httpx2.ReadTimeout)
 
 
 async def test_connection_refused_every_time_raises_a_connection_error_after_max_retries() -> None:
@@ -839,9 +840,11 @@ async def test_each_retry_is_logged_at_info_with_attempt_wait_reason_and_request
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
 
 
-async def test_debug_logging_copes_with_a_transport_that_returns_a_pre_read_body(
+async def test_debug_logging_shows_each_answer_with_its_request_id_and_the_time_it_took(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # The SDK times each attempt itself (sending to the last byte read), so a transport that
+    # returns a pre-read body (MockTransport) gets a measured time too, not "unknown".
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
     fake = FakeExotel()
     fake.add_trunk("tr1")
@@ -851,7 +854,10 @@ async def test_debug_logging_copes_with_a_transport_that_returns_a_pre_read_body
         assert await client.phone_numbers.list("tr1") == []
 
     assert [record.levelno for record in caplog.records] == [logging.DEBUG]
-    assert f"GET {NUMBERS_PATH} -> 200 request_id=req-1" in caplog.records[0].getMessage()
+    assert re.fullmatch(
+        rf"GET {re.escape(NUMBERS_PATH)} -> 200 request_id=req-1 elapsed=\d+\.\dms",
+        caplog.records[0].getMessage(),
+    )
 
 
 # Thundering herd (painpoints 6 and 10).

@@ -15,7 +15,8 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
-import httpx
+import httpcore2
+import httpx2
 import pytest
 
 from exotel_trunking import (
@@ -27,7 +28,6 @@ from exotel_trunking import (
     PhoneNumber,
     RetryPolicy,
 )
-from exotel_trunking._transport._connections import ConnectionPoolTransport
 
 from .fakeapi import ACCOUNT, Delay, DropAfter, FakeExotel, Status
 from .loopback import LoopbackServer, serve
@@ -58,11 +58,22 @@ async def exotel(
             yield fake, server, client
 
 
+def connection_pool(client: AsyncTrunkingClient) -> httpcore2.AsyncConnectionPool:
+    """The connection pool of the SDK's own ``httpx2.AsyncClient``, for the running loop."""
+    http = client._requester._clients.client()
+    transport = http._transport_for_url(httpx2.URL(client.base_url))
+    assert isinstance(transport, httpx2.AsyncHTTPTransport)
+    pool = transport._pool
+    assert isinstance(pool, httpcore2.AsyncConnectionPool)
+    return pool
+
+
 def pool_state(client: AsyncTrunkingClient) -> tuple[int, int]:
     """Requests waiting for a connection, and connections busy with a request."""
-    transport = client._transport._pool._transport  # type: ignore[attr-defined]
-    assert isinstance(transport, ConnectionPoolTransport)
-    return transport.waiting, transport.busy
+    pool = connection_pool(client)
+    waiting = sum(request.is_queued() for request in pool._requests)
+    busy = sum(not connection.is_idle() for connection in pool.connections)
+    return waiting, busy
 
 
 # Painpoint 1: pool exhaustion.
@@ -73,8 +84,8 @@ async def test_more_concurrent_calls_than_connections_wait_their_turn_without_po
 ):
     fake = FakeExotel()
     fake.latency = 0.2
-    # A pool wait of 0.05 s would fail every queued request if they queued inside httpx.
-    options = {"max_connections": 5, "timeout": httpx.Timeout(5.0, pool=0.05), "max_retries": 0}
+    # A pool wait of 0.05 s would fail every queued request if they queued inside httpx2.
+    options = {"max_connections": 5, "timeout": httpx2.Timeout(5.0, pool=0.05), "max_retries": 0}
     with anyio.fail_after(10):
         async with exotel(fake, **options) as (_, server, client):
             mapped: list[PhoneNumber] = []

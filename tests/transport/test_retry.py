@@ -6,7 +6,7 @@ import email.utils
 import math
 
 import attrs
-import httpx
+import httpx2
 import pytest
 
 from exotel_trunking import RetryPolicy
@@ -32,7 +32,7 @@ def http_date(offset: float) -> str:
 
 
 def retry_after(*values: str) -> float | None:
-    return parse_retry_after(httpx.Headers([("Retry-After", value) for value in values]), now)
+    return parse_retry_after(httpx2.Headers([("Retry-After", value) for value in values]), now)
 
 
 # Retry-After (painpoint 8).
@@ -79,11 +79,11 @@ def test_parse_retry_after_reads_seconds_and_dates_and_rejects_nonsense(
 
 
 def test_parse_retry_after_without_the_header_is_none() -> None:
-    assert parse_retry_after(httpx.Headers(), now) is None
+    assert parse_retry_after(httpx2.Headers(), now) is None
 
 
 def test_parse_retry_after_uses_the_injected_wall_clock_for_dates() -> None:
-    headers = httpx.Headers({"Retry-After": http_date(30)})
+    headers = httpx2.Headers({"Retry-After": http_date(30)})
 
     assert parse_retry_after(headers, lambda: NOW + 25) == pytest.approx(5.0)
     assert parse_retry_after(headers, lambda: NOW + 60) == 0.0
@@ -93,7 +93,7 @@ def test_parse_retry_after_uses_the_injected_wall_clock_for_dates() -> None:
 
 
 def rate_limit_reset(remaining: str | None, reset: str | None) -> float | None:
-    headers = httpx.Headers()
+    headers = httpx2.Headers()
     if remaining is not None:
         headers["X-RateLimit-Remaining"] = remaining
     if reset is not None:

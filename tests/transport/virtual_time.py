@@ -108,17 +108,17 @@ async def virtual_time(start: float = 1_000.0) -> AsyncIterator[VirtualTime]:
 def use_virtual_time(
     client: AsyncTrunkingClient, clock: VirtualTime, rand: Callable[[], float]
 ) -> None:
-    """Put the client's transport and limiter on ``clock`` and ``rand``.
+    """Put the client's requester and limiter on ``clock`` and ``rand``.
 
-    The transport and the limiter take ``clock``, ``sleep`` and ``rand`` at construction; the
+    The requester and the limiter take ``clock``, ``sleep`` and ``rand`` at construction; the
     client does not pass them through, so the test sets them on the built objects.
     """
-    transport = client._transport
-    transport._clock = clock.monotonic
-    transport._wall_clock = clock.time
-    transport._sleep = clock.sleep
-    transport._rand = rand
-    limiter = transport.limiter
+    requester = client._requester
+    requester._clock = clock.monotonic
+    requester._wall_clock = clock.time
+    requester._sleep = clock.sleep
+    requester._rand = rand
+    limiter = requester.limiter
     limiter._clock = clock.monotonic
     limiter._sleep = clock.sleep
     limiter._rand = rand
