@@ -7,6 +7,7 @@ import os
 import platform
 import ssl
 from collections.abc import Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import EllipsisType, TracebackType
 
 import httpx2
@@ -19,6 +20,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
     ClientConfig,
     as_timeout,
+    attempt_timeout_for,
     with_max_retries,
 )
 from ._exceptions import ConfigurationError
@@ -211,19 +213,28 @@ class AsyncTrunkingClient:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | httpx2.Timeout | None = None,
+        attempt_timeout: float | EllipsisType | None = ...,
     ) -> AsyncTrunkingClient:
         """Return a client with other retry or timeout settings that shares this one's pool.
 
         The derived client also shares the rate limiter and the cap on requests in flight, so
         it counts against the same account limit. It is cheap: make one per call if needed,
         e.g. ``await client.with_options(max_retries=0).trunks.create("t1")``. Closing it
-        does nothing; close the original.
+        does nothing; close the original. Without ``attempt_timeout``, the original's applies,
+        raised to twice a longer read ``timeout`` given here.
         """
-        policy = with_max_retries(retry or self._requester.retry, max_retries)
-        new_timeout = None if timeout is None else as_timeout(timeout)
+        requester = self._requester
+        policy = with_max_retries(retry or requester.retry, max_retries)
+        new_timeout = requester.timeout if timeout is None else as_timeout(timeout)
+        if timeout is None and attempt_timeout is ...:
+            new_bound = requester.attempt_timeout
+        else:
+            new_bound = attempt_timeout_for(attempt_timeout, new_timeout, requester.attempt_timeout)
         derived = object.__new__(AsyncTrunkingClient)
         derived._config = self._config
-        derived._setup(self._requester.with_options(retry=policy, timeout=new_timeout))
+        derived._setup(
+            requester.with_options(retry=policy, timeout=new_timeout, attempt_timeout=new_bound)
+        )
         return derived
 
     async def provision(
@@ -325,7 +336,7 @@ def _refuse_conflicting_options(
 def _build_http_client(
     config: ClientConfig, transport: httpx2.AsyncBaseTransport | None
 ) -> httpx2.AsyncClient:
-    """The SDK's own ``httpx2.AsyncClient``: no redirects, one pool of ``max_connections``.
+    """The SDK's own ``httpx2.AsyncClient``: no redirects or cookies, ``max_connections`` pooled.
 
     Raises:
         ConfigurationError: ``http2=True`` without the ``h2`` package, an unreadable CA bundle.
@@ -343,6 +354,8 @@ def _build_http_client(
             limits=limits,
             timeout=config.timeout,
             follow_redirects=False,
+            # The API is stateless: a cookie a load balancer sets is never sent back.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
     except ImportError as exc:
         raise ConfigurationError(

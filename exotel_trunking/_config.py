@@ -28,6 +28,7 @@ __all__ = [
     "REGIONS",
     "ClientConfig",
     "as_timeout",
+    "attempt_timeout_for",
     "with_max_retries",
 ]
 
@@ -154,7 +155,7 @@ class ClientConfig:
             account_sid=sid,
             base_url=_base_url(region, base_url, environ),
             timeout=resolved_timeout,
-            attempt_timeout=_attempt_timeout(attempt_timeout, resolved_timeout),
+            attempt_timeout=attempt_timeout_for(attempt_timeout, resolved_timeout),
             max_response_bytes=_max_response_bytes(max_response_bytes),
             retry=retry,
             rate_limit=rate_limit if isinstance(rate_limit, RateLimit) else None,
@@ -165,10 +166,22 @@ class ClientConfig:
         )
 
 
-def _attempt_timeout(value: float | EllipsisType | None, timeout: httpx2.Timeout) -> float | None:
+def attempt_timeout_for(
+    value: float | EllipsisType | None,
+    timeout: httpx2.Timeout,
+    current: float | None = DEFAULT_ATTEMPT_TIMEOUT,
+) -> float | None:
+    """Resolve ``attempt_timeout=``, given or not (``...``).
+
+    Not given, it is ``current``, raised to twice the read timeout if that is longer, so that a
+    long read timeout is never cut short.
+
+    Raises:
+        ConfigurationError: the value is neither seconds > 0 nor ``None``.
+    """
     if value is ...:
         read = timeout.read
-        return DEFAULT_ATTEMPT_TIMEOUT if read is None else max(DEFAULT_ATTEMPT_TIMEOUT, 2 * read)
+        return current if current is None or read is None else max(current, 2 * read)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,12 @@ import httpx2
 import pytest
 import trustme
 
-from exotel_trunking import AsyncTrunkingClient, ConfigurationError, __version__
+from exotel_trunking import (
+    AsyncTrunkingClient,
+    ConfigurationError,
+    ResponseDecodeError,
+    __version__,
+)
 
 CREDENTIALS = ("key", "token-Qx7", "acme")
 
@@ -138,3 +144,66 @@ async def test_http2_builds_an_http2_capable_client() -> None:
     async with AsyncTrunkingClient(*CREDENTIALS, http2=True) as client:
         pool = http_client_of(client)._transport._pool  # type: ignore[attr-defined]
         assert pool._http2 is True
+
+
+def _envelope(data: object) -> dict[str, object]:
+    return {"request_id": "r", "response": {"code": 200, "status": "success", "data": data}}
+
+
+@pytest.mark.anyio
+async def test_a_cookie_set_by_the_server_is_never_sent_back() -> None:
+    cookies: list[str | None] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        cookies.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "AWSALB=sticky; Path=/"}
+        return httpx2.Response(200, json=_envelope([]), headers=headers)
+
+    transport = httpx2.MockTransport(answer)
+    async with AsyncTrunkingClient(*CREDENTIALS, transport=transport, rate_limit=None) as client:
+        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list("tr1")
+    assert cookies == [None, None]
+
+
+@pytest.mark.anyio
+async def test_a_body_whose_encoding_cannot_be_decoded_is_a_response_decode_error() -> None:
+    async def garbage() -> AsyncIterator[bytes]:
+        yield b"not gzip at all"
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=garbage(), headers={"content-encoding": "gzip"})
+
+    transport = httpx2.MockTransport(answer)
+    async with AsyncTrunkingClient(*CREDENTIALS, transport=transport, rate_limit=None) as client:
+        with pytest.raises(ResponseDecodeError, match="could not be decoded") as caught:
+            await client.phone_numbers.list("tr1")
+    assert caught.value.status_code == 200
+
+
+def test_with_options_keeps_the_attempt_timeout_or_raises_it_for_a_longer_read_timeout() -> None:
+    client = AsyncTrunkingClient(*CREDENTIALS, attempt_timeout=20)
+    assert client.with_options(max_retries=0)._requester.attempt_timeout == 20
+    longer = client.with_options(timeout=50)._requester
+    assert longer.attempt_timeout == 100
+    assert longer.timeout.read == 50
+    given = client.with_options(timeout=50, attempt_timeout=5)._requester
+    assert given.attempt_timeout == 5
+    off = AsyncTrunkingClient(*CREDENTIALS, attempt_timeout=None)
+    assert off.with_options(timeout=50)._requester.attempt_timeout is None
+
+
+@pytest.mark.anyio
+async def test_a_next_page_on_a_host_that_only_starts_like_the_apis_is_refused() -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        body = _envelope(None)
+        body["response"] = [{"code": 200, "status": "success", "data": {"phone_number": "+1"}}]
+        body["metadata"] = {
+            "next_page_uri": "https://api.in.exotel.co/v2/accounts/acme/trunks/tr1/phone-numbers"
+        }
+        return httpx2.Response(200, json=body)
+
+    transport = httpx2.MockTransport(answer)
+    async with AsyncTrunkingClient(*CREDENTIALS, transport=transport, rate_limit=None) as client:
+        with pytest.raises(ResponseDecodeError, match="another host"):
+            await client.phone_numbers.list("tr1")

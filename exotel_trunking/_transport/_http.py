@@ -203,15 +203,14 @@ class Requester:
         self._rand = rand
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: httpx2.Timeout | None = None
+        self, *, retry: RetryPolicy, timeout: httpx2.Timeout, attempt_timeout: float | None
     ) -> Requester:
         """Return a requester sharing this one's HTTP client, limiter and cap, other options."""
         derived = copy.copy(self)
         derived._owns_clients = False  # the original closes the shared client
-        if retry is not None:
-            derived.retry = retry
-        if timeout is not None:
-            derived.timeout = timeout
+        derived.retry = retry
+        derived.timeout = timeout
+        derived.attempt_timeout = attempt_timeout
         return derived
 
     async def aclose(self) -> None:
@@ -366,22 +365,31 @@ class Requester:
 
         Raises:
             AttemptTimeoutError: the attempt outlasted ``attempt_timeout``.
-            ResponseDecodeError: the body is larger than ``max_response_bytes``.
+            ResponseDecodeError: the body is larger than ``max_response_bytes``, or its
+                ``Content-Encoding`` cannot be decoded.
         """
         started = time.perf_counter()
-        try:
-            with anyio.fail_after(self.attempt_timeout):
-                response = await client.send(request, stream=True, follow_redirects=False)
-                try:
-                    body = await self._read_body(response, call, path)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise AttemptTimeoutError(
-                f"the attempt did not finish within attempt_timeout={self.attempt_timeout:g}s",
-                request=request,
-            ) from None
-        return Answer(response.status_code, response.headers, body, time.perf_counter() - started)
+        with anyio.move_on_after(self.attempt_timeout):
+            response = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                body = await self._read_body(response, call, path)
+            except httpx2.DecodingError as exc:  # a Content-Encoding that does not decode
+                raise ResponseDecodeError(
+                    f"the response body could not be decoded ({exc})",
+                    status_code=response.status_code,
+                    method=call.method,
+                    path=path,
+                ) from exc
+            finally:
+                await response.aclose()
+            return Answer(
+                response.status_code, response.headers, body, time.perf_counter() - started
+            )
+        # Only this scope's own deadline ends up here: a TimeoutError from inside propagates.
+        raise AttemptTimeoutError(
+            f"the attempt did not finish within attempt_timeout={self.attempt_timeout:g}s",
+            request=request,
+        )
 
     async def _read_body(self, response: httpx2.Response, call: Call, path: str) -> bytes:
         limit = self.max_response_bytes

@@ -77,6 +77,7 @@ class ListIterator(Generic[T]):
             self._next = None
             return
         if next_page in self._seen:
+            self._next = None
             raise ResponseDecodeError(
                 f"the API sent the same next_page_uri twice ({next_page!r})",
                 status_code=200,
@@ -111,9 +112,8 @@ def _page_records(requester: Requester, envelope: Envelope, call: Call) -> list[
 
 def _next_call(requester: Requester, next_page: str, envelope: Envelope) -> dict[str, Any]:
     url = httpx2.URL(next_page)
-    if url.is_absolute_url and not requester.root.startswith(
-        f"{url.scheme}://{url.netloc.decode()}"
-    ):
+    root = httpx2.URL(requester.root)
+    if url.is_absolute_url and (url.scheme, url.netloc) != (root.scheme, root.netloc):
         raise ResponseDecodeError(
             f"refusing to follow next_page_uri to another host ({url.host!r})",
             status_code=200,
