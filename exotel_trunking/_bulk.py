@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._exceptions import (
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     ExotelError,
     InvalidParameterError,
@@ -54,7 +55,8 @@ Status = Literal["created", "exists", "invalid", "failed"]
 ProgressCallback = Callable[[int, "int | None"], object]
 
 #: Errors after which no further item of the batch can succeed.
-_FATAL = (AuthenticationError, PermissionDeniedError, NotFoundError)
+#: Errors that no other item can escape: the batch stops (unsent items fail with the same).
+_FATAL = (AuthenticationError, PermissionDeniedError, NotFoundError, ConfigurationError)
 
 
 @attrs.frozen
@@ -106,7 +108,8 @@ class BulkResult(Generic[T]):
 
     Attributes:
         outcomes: Every item's outcome, in input order.
-        fatal_error: The error that stopped the batch (401, 403, or 404 for the trunk), if
+        fatal_error: The error that stopped the batch (401, 403, 404 for the trunk, or a
+            configuration that cannot send, such as the aiohttp transport on trio), if
             any; every item after it failed with it, unsent.
     """
 

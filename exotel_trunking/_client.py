@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import platform
 import ssl
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from ._config import (
     ClientConfig,
     as_timeout,
     attempt_timeout_for,
+    ssl_context_for,
     with_max_retries,
 )
 from ._exceptions import ConfigurationError
@@ -348,7 +348,7 @@ def _build_http_client(
     try:
         return httpx2.AsyncClient(
             transport=transport,
-            verify=_ssl_context(config.verify),
+            verify=ssl_context_for(config.verify),
             proxy=config.proxy,
             http2=config.http2,
             limits=limits,
@@ -361,19 +361,3 @@ def _build_http_client(
         raise ConfigurationError(
             "http2=True needs the h2 package: pip install 'exotel-trunking[http2]'"
         ) from exc
-
-
-def _ssl_context(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """``verify`` as httpx2 takes it: a CA bundle path becomes a context (str is deprecated).
-
-    Raises:
-        ConfigurationError: the CA bundle cannot be read.
-    """
-    if not isinstance(verify, str):
-        return verify
-    try:
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(f"verify={verify!r} is not a readable CA bundle: {exc}") from None

@@ -29,6 +29,9 @@ __all__ = [
     "ClientConfig",
     "as_timeout",
     "attempt_timeout_for",
+    "resolve_proxy",
+    "resolve_verify",
+    "ssl_context_for",
     "with_max_retries",
 ]
 
@@ -160,8 +163,8 @@ class ClientConfig:
             retry=retry,
             rate_limit=rate_limit if isinstance(rate_limit, RateLimit) else None,
             max_connections=max_connections,
-            verify=_verify(verify),
-            proxy=_proxy(proxy),
+            verify=resolve_verify(verify),
+            proxy=resolve_proxy(proxy),
             http2=_flag("http2", http2),
         )
 
@@ -195,7 +198,12 @@ def _max_response_bytes(value: int) -> int:
     return value
 
 
-def _verify(value: bool | str | ssl.SSLContext) -> bool | str | ssl.SSLContext:
+def resolve_verify(value: bool | str | ssl.SSLContext) -> bool | str | ssl.SSLContext:
+    """Check ``verify=``: a bool, an ``ssl.SSLContext``, or a CA bundle path that exists.
+
+    Raises:
+        ConfigurationError: naming the value and what would be valid.
+    """
     if isinstance(value, (bool, ssl.SSLContext)):
         return value
     if isinstance(value, (str, os.PathLike)):
@@ -211,7 +219,12 @@ def _verify(value: bool | str | ssl.SSLContext) -> bool | str | ssl.SSLContext:
     )
 
 
-def _proxy(value: str | httpx2.URL | None) -> str | None:
+def resolve_proxy(value: str | httpx2.URL | None) -> str | None:
+    """Check ``proxy=``: ``None``, or an http(s) or socks5 URL with a host.
+
+    Raises:
+        ConfigurationError: naming the value (its credentials masked) and what would be valid.
+    """
     if value is None:
         return None
     try:
@@ -311,3 +324,19 @@ def as_timeout(timeout: float | httpx2.Timeout) -> httpx2.Timeout:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ConfigurationError(f"timeout={timeout!r} must be seconds > 0 or an httpx2.Timeout")
     return httpx2.Timeout(float(timeout), pool=None)
+
+
+def ssl_context_for(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """``verify`` as httpx2 takes it: a CA bundle path becomes a context (str is deprecated).
+
+    Raises:
+        ConfigurationError: the CA bundle cannot be read.
+    """
+    if not isinstance(verify, str):
+        return verify
+    try:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"verify={verify!r} is not a readable CA bundle: {exc}") from None
