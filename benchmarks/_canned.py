@@ -1,6 +1,6 @@
 """Canned Exotel envelopes, and in-process transports that answer with them.
 
-The same bytes serve the SDK and the bare-httpx baseline, so both decode identical responses.
+The same bytes serve the SDK and the bare-httpx2 baseline, so both decode identical responses.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import base64
 import json
 from typing import Any
 
-import httpx
+import httpx2
 
 API_KEY = "bench-key"
 API_TOKEN = "bench-token"  # a fixed credential for local servers, not a secret
@@ -46,14 +46,14 @@ MAP_BODY = _envelope("POST", _record(0))
 HEADERS = [("content-type", "application/json")]
 
 
-def canned_handler(request: httpx.Request) -> httpx.Response:
+def canned_handler(request: httpx2.Request) -> httpx2.Response:
     """Answer a GET with the canned list and anything else with the canned record."""
     body = LIST_BODY if request.method == "GET" else MAP_BODY
-    return httpx.Response(200, headers=HEADERS, content=body)
+    return httpx2.Response(200, headers=HEADERS, content=body)
 
 
-def mock_transport() -> httpx.MockTransport:
-    return httpx.MockTransport(canned_handler)
+def mock_transport() -> httpx2.MockTransport:
+    return httpx2.MockTransport(canned_handler)
 
 
 _MAP_TEMPLATE = (
@@ -63,7 +63,7 @@ _MAP_TEMPLATE = (
 )
 
 
-class EchoTransport(httpx.AsyncBaseTransport):
+class EchoTransport(httpx2.AsyncBaseTransport):
     """Answers every mapping with a success for the number sent, keeping no state.
 
     Unlike the emulator, whose account grows with every number mapped, this keeps nothing, so
@@ -73,11 +73,11 @@ class EchoTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.requests = 0
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.requests += 1
         number = json.loads(await request.aread())["phone_number"]
         body = _MAP_TEMPLATE % (self.requests, self.requests, number, TRUNK_SID)
-        return httpx.Response(200, headers=HEADERS, content=body.encode())
+        return httpx2.Response(200, headers=HEADERS, content=body.encode())
 
 
 def numbers(count: int, start: int = 0) -> list[str]:

@@ -7,7 +7,18 @@ import os
 import platform
 from importlib import metadata
 
-_PACKAGES = ("exotel-trunking", "httpx", "httpcore", "h11", "anyio", "attrs", "cattrs")
+_PACKAGES = (
+    "exotel-trunking",
+    "httpx2",
+    "httpcore2",
+    "h11",
+    "anyio",
+    "attrs",
+    "cattrs",
+    "aiohttp",
+    "httpx-aiohttp",
+    "httpx",  # the bulk case's contrast row only: not a dependency of the SDK
+)
 
 
 def _cpu_model() -> str:
@@ -45,8 +56,10 @@ def load_average() -> str:
 
 def describe() -> list[tuple[str, str]]:
     """(label, value) pairs describing this run."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    versions = ", ".join(f"{name} {_version(name)}" for name in _PACKAGES)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = ", ".join(
+        f"{name} {_version(name)}{' (bench only)' if name == 'httpx' else ''}" for name in _PACKAGES
+    )
     return [
         ("date", now),
         (

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from ._canned import ACCOUNT_SID, API_KEY, API_TOKEN
 
@@ -107,13 +107,13 @@ def bare_server() -> contextlib.AbstractContextManager[Server]:
     return _served(["-m", "benchmarks.bare_server", "--port", "0", "--max-seconds", "900"])
 
 
-async def reset_emulator(admin: httpx.AsyncClient, url: str) -> None:
+async def reset_emulator(admin: httpx2.AsyncClient, url: str) -> None:
     """Forget every trunk and number, the counters and the rate-limit bucket; keep the knobs."""
     response = await admin.post(f"{url}/_emulator/reset", json={"knobs": False, "faults": True})
     response.raise_for_status()
 
 
-async def emulator_counters(admin: httpx.AsyncClient, url: str) -> dict[str, Any]:
+async def emulator_counters(admin: httpx2.AsyncClient, url: str) -> dict[str, Any]:
     """Counters by status and the connection stats of a served emulator."""
     response = await admin.get(f"{url}/_emulator/counters")
     response.raise_for_status()

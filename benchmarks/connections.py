@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 
 from exotel_trunking import AsyncTrunkingClient
 
@@ -45,7 +45,7 @@ class Stats:
     requests: int
 
 
-async def _one(url: str, admin: httpx.AsyncClient, concurrency: int, items: int) -> Stats:
+async def _one(url: str, admin: httpx2.AsyncClient, concurrency: int, items: int) -> Stats:
     await reset_emulator(admin, url)
     admin_open = (await emulator_counters(admin, url))["connections"]["current"]
     async with AsyncTrunkingClient(
@@ -66,7 +66,7 @@ async def _one(url: str, admin: httpx.AsyncClient, concurrency: int, items: int)
 
 
 async def measure(url: str, settings: Settings) -> list[Stats]:
-    async with httpx.AsyncClient(trust_env=False) as admin:
+    async with httpx2.AsyncClient(trust_env=False) as admin:
         return [
             await _one(url, admin, c, max(20, settings.waves * c)) for c in settings.concurrencies
         ]

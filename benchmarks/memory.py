@@ -38,7 +38,6 @@ import anyio
 from exotel_trunking import AsyncTrunkingClient
 
 from ._canned import ACCOUNT_SID, API_KEY, API_TOKEN, TRUNK_SID, EchoTransport
-from ._plots import figure, save
 from ._report import Section, Table, Target, fmt_mb
 
 FORMS = ("stream", "stream-unique", "collect")
@@ -160,6 +159,10 @@ def _bars(
 
 
 def _plot(results: dict[tuple[str, int], dict[str, Any]], sizes: tuple[int, int], out: Path) -> str:
+    # matplotlib only here: the child processes never load it (it costs them 1.3 s and a
+    # heap the garbage collector would walk during the measured runs).
+    from ._plots import figure, save  # noqa: PLC0415
+
     fig, (left, right) = figure(ncols=2, width=9.0, height=3.8)
     colors = {"stream": "#2b6cb0", "stream-unique": "#38a169", "collect": "#9aa7b1"}
     names = {"stream": "stream", "stream-unique": "stream, no dedup", "collect": "map"}

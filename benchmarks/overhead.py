@@ -1,9 +1,9 @@
-"""Per-call overhead: the SDK against bare ``httpx.AsyncClient`` + ``.json()``, same request.
+"""Per-call overhead: the SDK against bare ``httpx2.AsyncClient`` + ``.json()``, same request.
 
 Two settings, each with identical responses for both sides:
 
-- in process: one ``httpx.MockTransport`` answering a canned envelope, shared by both clients,
-  so what differs is only what the SDK does around httpx;
+- in process: one ``httpx2.MockTransport`` answering a canned envelope, shared by both
+  clients, so what differs is only what the SDK does around httpx2;
 - loopback: real HTTP to :mod:`benchmarks.bare_server` in another process (one call in flight,
   keep-alive), so the client's CPU is not shared with the server's.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 
 from exotel_trunking import AsyncTrunkingClient
 
@@ -41,8 +41,8 @@ from ._report import Section, Table, Target, median
 from ._servers import bare_server
 
 CALLS = ("phone_numbers.list", "phone_numbers.map")
-SIDES = ("bare httpx", "SDK")
-TARGETS = {"in process": 1.30, "loopback": 1.05}
+SIDES = ("bare httpx2", "SDK")
+TARGETS = {"in process": 1.30, "loopback": 1.10}
 _PATH = f"trunks/{TRUNK_SID}/phone-numbers"
 
 Op = Callable[[], Awaitable[Any]]
@@ -59,7 +59,7 @@ FULL = Settings(rounds=15, calls=300)
 QUICK = Settings(rounds=4, calls=100, warmup=50)
 
 
-def _ops(sdk: AsyncTrunkingClient, bare: httpx.AsyncClient) -> dict[tuple[str, str], Op]:
+def _ops(sdk: AsyncTrunkingClient, bare: httpx2.AsyncClient) -> dict[tuple[str, str], Op]:
     async def bare_list() -> Any:
         response = await bare.get(_PATH)
         response.raise_for_status()
@@ -71,9 +71,9 @@ def _ops(sdk: AsyncTrunkingClient, bare: httpx.AsyncClient) -> dict[tuple[str, s
         return response.json()["response"]["data"]
 
     return {
-        ("phone_numbers.list", "bare httpx"): bare_list,
+        ("phone_numbers.list", "bare httpx2"): bare_list,
         ("phone_numbers.list", "SDK"): lambda: sdk.phone_numbers.list(TRUNK_SID),
-        ("phone_numbers.map", "bare httpx"): bare_map,
+        ("phone_numbers.map", "bare httpx2"): bare_map,
         ("phone_numbers.map", "SDK"): lambda: sdk.phone_numbers.map(TRUNK_SID, NUMBER),
     }
 
@@ -89,12 +89,12 @@ async def _time(op: Op, calls: int, clock: Callable[[], float]) -> float:
 
 async def measure(
     base_url: str,
-    transport: httpx.AsyncBaseTransport | None,
+    transport: httpx2.AsyncBaseTransport | None,
     settings: Settings,
     clock: Callable[[], float],
 ) -> dict[tuple[str, str], list[float]]:
     """Per-round µs/call of every (call, side) pair."""
-    bare = httpx.AsyncClient(
+    bare = httpx2.AsyncClient(
         transport=transport,
         base_url=f"{base_url}/v2/accounts/{ACCOUNT_SID}/",
         headers={"Authorization": AUTHORIZATION},
@@ -120,7 +120,7 @@ def _summarise(
 ) -> dict[str, tuple[float, float, float]]:
     summary = {}
     for call in CALLS:
-        bare, sdk = results[(call, "bare httpx")], results[(call, "SDK")]
+        bare, sdk = results[(call, "bare httpx2")], results[(call, "SDK")]
         ratios = [s / b for s, b in zip(sdk, bare, strict=True)]
         ratio = median(ratios)
         bare_us, sdk_us = median(bare), median(sdk)
@@ -136,7 +136,7 @@ def _summarise(
         section.targets.append(
             Target(
                 "overhead",
-                f"{call} {setting} <= {goal:.2f}x bare httpx",
+                f"{call} {setting} <= {goal:.2f}x bare httpx2",
                 f"{ratio:.3f}x ({sdk_us:.0f} vs {bare_us:.0f} µs/call)",
                 ratio <= goal,
             )
@@ -151,7 +151,7 @@ def _plot(summaries: dict[str, dict[str, tuple[float, float, float]]], out: Path
         xs = range(len(CALLS))
         bare = [summary[c][0] for c in CALLS]
         sdk = [summary[c][1] for c in CALLS]
-        ax.bar([x - 0.2 for x in xs], bare, 0.4, label="bare httpx + .json()", color="#9aa7b1")
+        ax.bar([x - 0.2 for x in xs], bare, 0.4, label="bare httpx2 + .json()", color="#9aa7b1")
         ax.bar([x + 0.2 for x in xs], sdk, 0.4, label="SDK", color="#2b6cb0")
         for x, call in zip(xs, CALLS, strict=True):
             ax.annotate(
@@ -166,7 +166,7 @@ def _plot(summaries: dict[str, dict[str, tuple[float, float, float]]], out: Path
         ax.set_ylabel("µs per call (median)")
         ax.margins(y=0.35)
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("Per-call overhead: SDK vs bare httpx, same request and response", fontsize=11)
+    fig.suptitle("Per-call overhead: SDK vs bare httpx2, same request and response", fontsize=11)
     return save(fig, out, "overhead.png")
 
 
@@ -174,11 +174,11 @@ def run(quick: bool, out: Path) -> Section:
     settings = QUICK if quick else FULL
     section = Section(
         "overhead",
-        "1. Per-call overhead (SDK vs bare httpx)",
+        "1. Per-call overhead (SDK vs bare httpx2)",
         f"`phone_numbers.list` (one page of {LIST_SIZE} records) and `phone_numbers.map` "
         "through the SDK (`rate_limit=None`, default retries) against the same request made "
-        "with a bare `httpx.AsyncClient` (same Authorization header, `raise_for_status()`, "
-        "`.json()`), one call at a time. *In process*: both share one `httpx.MockTransport` "
+        "with a bare `httpx2.AsyncClient` (same Authorization header, `raise_for_status()`, "
+        "`.json()`), one call at a time. *In process*: both share one `httpx2.MockTransport` "
         "answering a canned envelope. *Loopback*: both talk to `benchmarks/bare_server.py` "
         f"(a canned-response HTTP server in another process). {settings.rounds} rounds of "
         f"{settings.calls} calls per side, interleaved; medians, ratio = median of per-round "

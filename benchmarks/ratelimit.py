@@ -7,7 +7,7 @@ emulator (full bucket):
 
 - the SDK paced with ``RateLimit(100, 1.0)`` (``client.bulk.map_phone_numbers``,
   concurrency 50): ideally N / rate = 10.0 s, with no 429;
-- a naive client: bare ``httpx.AsyncClient`` and one task per number in an anyio task group,
+- a naive client: bare ``httpx2.AsyncClient`` and one task per number in an anyio task group,
   each wrapped in a retry-on-429 decorator that sleeps ``Retry-After`` (1 s without one);
 - the SDK unpaced (``rate_limit=None``), which relies on its cool-down after a 429.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 
 from exotel_trunking import AsyncTrunkingClient, RateLimit
 
@@ -34,11 +34,11 @@ from ._servers import emulator_counters, reset_emulator, served_emulator
 
 RATE = 100
 LATENCY = 0.05
-TIME_TARGET = 0.10
-REFUSED_TARGET = 0.01
+#: The paced SDK may take at most this much longer than N / rate, and may see no 429.
+TIME_TARGET = 0.05
 #: The naive client gives up on a number after this many 429s (it never should).
 NAIVE_MAX_ATTEMPTS = 50
-CLIENTS = ("SDK paced RateLimit(100, 1.0)", "naive httpx, retry on 429", "SDK unpaced")
+CLIENTS = ("SDK paced RateLimit(100, 1.0)", "naive httpx2, retry on 429", "SDK unpaced")
 
 
 @dataclass
@@ -84,12 +84,12 @@ async def _map_with_sdk(url: str, sid: str, items: list[str], rate_limit: RateLi
 
 
 def retry_on_429(
-    send: Callable[[str], Awaitable[httpx.Response]],
-) -> Callable[[str], Awaitable[httpx.Response]]:
+    send: Callable[[str], Awaitable[httpx2.Response]],
+) -> Callable[[str], Awaitable[httpx2.Response]]:
     """What a quick script does: on a 429, sleep ``Retry-After`` (or 1 s) and try again."""
 
     @functools.wraps(send)
-    async def wrapper(number: str) -> httpx.Response:
+    async def wrapper(number: str) -> httpx2.Response:
         for _ in range(NAIVE_MAX_ATTEMPTS - 1):
             response = await send(number)
             if response.status_code != 429:
@@ -104,10 +104,10 @@ async def _map_naively(url: str, sid: str, items: list[str]) -> Run:
     run = Run()
     path = f"{url}/v2/accounts/{ACCOUNT_SID}/trunks/{sid}/phone-numbers"
     headers = {"Authorization": AUTHORIZATION}
-    async with httpx.AsyncClient(headers=headers, timeout=60.0, trust_env=False) as http:
+    async with httpx2.AsyncClient(headers=headers, timeout=60.0, trust_env=False) as http:
 
         @retry_on_429
-        async def send(number: str) -> httpx.Response:
+        async def send(number: str) -> httpx2.Response:
             return await http.post(path, json={"phone_number": number})
 
         started = time.perf_counter()
@@ -126,7 +126,7 @@ async def _map_naively(url: str, sid: str, items: list[str]) -> Run:
     return run
 
 
-async def _one_run(url: str, admin: httpx.AsyncClient, which: str, items: list[str]) -> Run:
+async def _one_run(url: str, admin: httpx2.AsyncClient, which: str, items: list[str]) -> Run:
     await reset_emulator(admin, url)
     async with _sdk(url, None) as setup:
         sid = (await setup.trunks.create("bench")).trunk_sid
@@ -147,7 +147,7 @@ async def _one_run(url: str, admin: httpx.AsyncClient, which: str, items: list[s
 async def measure(url: str, settings: Settings) -> dict[str, list[Run]]:
     runs: dict[str, list[Run]] = {name: [] for name in CLIENTS}
     items = numbers(settings.items)
-    async with httpx.AsyncClient(trust_env=False) as admin:
+    async with httpx2.AsyncClient(trust_env=False) as admin:
         for round_ in range(settings.rounds):
             for name in CLIENTS if round_ < settings.contrast_rounds else CLIENTS[:1]:
                 runs[name].append(await _one_run(url, admin, name, items))
@@ -224,15 +224,17 @@ def run(quick: bool, out: Path) -> Section:
             section.targets += [
                 Target(
                     "ratelimit",
-                    f"SDK paced: {settings.items} numbers within 10% of {fmt_s(ideal)}",
-                    f"{fmt_s(elapsed)} ({fmt_pct(off)})",
-                    abs(off) <= TIME_TARGET,
+                    f"SDK paced: {settings.items} numbers in <= {1 + TIME_TARGET:.2f}x "
+                    f"N / rate = {fmt_s(ideal)}",
+                    f"{fmt_s(elapsed)} ({elapsed / ideal:.3f}x)",
+                    off <= TIME_TARGET,
                 ),
                 Target(
                     "ratelimit",
-                    "SDK paced: 429s < 1% of requests",
-                    f"{refused:.0f} of {requests:.0f} ({share * 100:.1f}%)",
-                    share < REFUSED_TARGET,
+                    "SDK paced: 0 429s",
+                    f"{max(r.refused for r in client_runs)} in the worst of "
+                    f"{len(client_runs)} runs ({requests:.0f} requests a run)",
+                    all(r.refused == 0 for r in client_runs),
                 ),
             ]
     section.tables.append(table)

@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 
 from exotel_trunking import AsyncTrunkingClient, RateLimit, RateLimiter
 from exotel_trunking.emulator import DEFAULT_ACCOUNT_SID, DEFAULT_API_KEY, DEFAULT_API_TOKEN
@@ -44,14 +44,14 @@ SCENARIOS = ("redis", "independent", "redis-killed")
 # -- the worker side ------------------------------------------------------------------------
 
 
-class _Recording(httpx.AsyncBaseTransport):
+class _Recording(httpx2.AsyncBaseTransport):
     """The network, noting when each request (every attempt) was sent."""
 
     def __init__(self) -> None:
         self.sent: list[float] = []
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = httpx2.AsyncHTTPTransport()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.sent.append(time.time())
         return await self._inner.handle_async_request(request)
 
@@ -157,7 +157,7 @@ def _start_emulator(rate_limit: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def _counters(base_url: str) -> dict[str, Any]:
-    counters: dict[str, Any] = httpx.get(f"{base_url}/_emulator/counters", timeout=5).json()
+    counters: dict[str, Any] = httpx2.get(f"{base_url}/_emulator/counters", timeout=5).json()
     return counters
 
 
