@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import platform
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import EllipsisType, TracebackType
 
@@ -153,10 +153,6 @@ class AsyncTrunkingClient:
             http2=http2,
         )
         _refuse_conflicting_options(config, http_client=http_client, transport=transport)
-        if http_client is None:
-            clients = ClientProvider.owned(lambda: _build_http_client(config, transport))
-        else:
-            clients = ClientProvider.borrowed(http_client)
         credentials = base64.b64encode(f"{config.api_key}:{config.api_token}".encode()).decode()
         headers = {
             "Authorization": f"Basic {credentials}",
@@ -164,13 +160,16 @@ class AsyncTrunkingClient:
             "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
+        if http_client is None:
+            clients = ClientProvider.owned(lambda: _build_http_client(config, transport, headers))
+        else:
+            clients = ClientProvider.borrowed(http_client, headers)
         self._config = config
         self._setup(
             Requester(
                 clients=clients,
                 base_url=config.base_url,
                 account_sid=config.account_sid,
-                headers=headers,
                 limiter=_limiter(rate_limit, config),
                 max_in_flight=config.max_connections,
                 retry=config.retry,
@@ -334,7 +333,9 @@ def _refuse_conflicting_options(
 
 
 def _build_http_client(
-    config: ClientConfig, transport: httpx2.AsyncBaseTransport | None
+    config: ClientConfig,
+    transport: httpx2.AsyncBaseTransport | None,
+    headers: Mapping[str, str],
 ) -> httpx2.AsyncClient:
     """The SDK's own ``httpx2.AsyncClient``: no redirects or cookies, ``max_connections`` pooled.
 
@@ -347,6 +348,7 @@ def _build_http_client(
     )
     try:
         return httpx2.AsyncClient(
+            headers=headers,
             transport=transport,
             verify=ssl_context_for(config.verify),
             proxy=config.proxy,

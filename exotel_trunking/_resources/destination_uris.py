@@ -8,7 +8,7 @@ from typing import Any
 from .._converter import structure
 from .._exceptions import APIStatusError, InvalidParameterError, PartialFailureError
 from .._models import DestinationUri
-from .._transport import Call, Envelope
+from .._transport import Call, Envelope, ListIterator
 from .._validation import normalize_destination
 from ._base import Resource, trunk_path
 
@@ -63,12 +63,16 @@ class DestinationUris(Resource):
         Raises:
             InvalidParameterError: at once, for a bad ``trunk_sid``.
         """
-        path = trunk_path(trunk_sid, "destination-uris")
-        return self._iter(path, DestinationUri, "destination_uris.list")
+        return self._pages(trunk_sid)
 
     async def list(self, trunk_sid: str) -> list[DestinationUri]:
         """Return every destination of a trunk (all pages)."""
-        return [destination async for destination in self.iter(trunk_sid)]
+        return await self._pages(trunk_sid).collect()
+
+    def _pages(self, trunk_sid: str) -> ListIterator[DestinationUri]:
+        return self._iter(
+            trunk_path(trunk_sid, "destination-uris"), DestinationUri, "destination_uris.list"
+        )
 
 
 def _normalize_all(destinations: object) -> list[str]:

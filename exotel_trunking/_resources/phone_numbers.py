@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from .._converter import structure
 from .._models import PhoneNumber
-from .._transport import Call, Envelope
+from .._transport import Call, Envelope, ListIterator
 from .._validation import normalize_phone_number, validate_mode
 from ._base import Resource, trunk_path
 
@@ -60,9 +60,12 @@ class PhoneNumbers(Resource):
         Raises:
             InvalidParameterError: at once, for a bad ``trunk_sid``.
         """
-        path = trunk_path(trunk_sid, "phone-numbers")
-        return self._iter(path, PhoneNumber, "phone_numbers.list")
+        return self._pages(trunk_sid)
 
     async def list(self, trunk_sid: str) -> list[PhoneNumber]:
         """Return every number mapped to a trunk (all pages)."""
-        return [number async for number in self.iter(trunk_sid)]
+        return await self._pages(trunk_sid).collect()
+
+    def _pages(self, trunk_sid: str) -> ListIterator[PhoneNumber]:
+        path = trunk_path(trunk_sid, "phone-numbers")
+        return self._iter(path, PhoneNumber, "phone_numbers.list")

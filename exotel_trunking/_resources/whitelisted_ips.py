@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from .._converter import structure
 from .._models import WhitelistedIp
-from .._transport import Call, Envelope
+from .._transport import Call, Envelope, ListIterator
 from .._validation import parse_ip
 from ._base import Resource, trunk_path
 
@@ -60,9 +60,13 @@ class WhitelistedIps(Resource):
         Raises:
             InvalidParameterError: at once, for a bad ``trunk_sid``.
         """
-        path = trunk_path(trunk_sid, "whitelisted-ips")
-        return self._iter(path, WhitelistedIp, "whitelisted_ips.list")
+        return self._pages(trunk_sid)
 
     async def list(self, trunk_sid: str) -> list[WhitelistedIp]:
         """Return every whitelisted address of a trunk (all pages)."""
-        return [ip async for ip in self.iter(trunk_sid)]
+        return await self._pages(trunk_sid).collect()
+
+    def _pages(self, trunk_sid: str) -> ListIterator[WhitelistedIp]:
+        return self._iter(
+            trunk_path(trunk_sid, "whitelisted-ips"), WhitelistedIp, "whitelisted_ips.list"
+        )

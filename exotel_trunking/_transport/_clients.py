@@ -10,7 +10,7 @@ closed").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx2
 from anyio.lowlevel import current_token
@@ -23,27 +23,41 @@ class ClientProvider:
 
     Build it with :meth:`owned` (the SDK builds, rebuilds and closes the client) or
     :meth:`borrowed` (the user's client, used as it is).
+
+    Attributes:
+        request_headers: The headers each request carries itself: ``None`` for the SDK's own
+            client, which has the SDK's headers as its defaults (merging them into every
+            request would cost more than the rest of building it); the SDK's headers for a
+            user's client, where they win over its defaults.
     """
 
     def __init__(
         self,
         client: httpx2.AsyncClient,
         factory: Callable[[], httpx2.AsyncClient] | None,
+        request_headers: Mapping[str, str] | None,
     ) -> None:
         self._client = client
         self._factory = factory
         self._loop: object = None
         self._closed = False
+        self.request_headers = request_headers
 
     @classmethod
     def owned(cls, factory: Callable[[], httpx2.AsyncClient]) -> ClientProvider:
-        """A provider of the SDK's own clients, made by ``factory`` (once per event loop)."""
-        return cls(factory(), factory)
+        """A provider of the SDK's own clients, made by ``factory`` (once per event loop).
+
+        ``factory`` gives each client the SDK's headers as its default headers.
+        """
+        return cls(factory(), factory, None)
 
     @classmethod
-    def borrowed(cls, client: httpx2.AsyncClient) -> ClientProvider:
-        """A provider of the user's ``client``, which it never rebuilds or closes."""
-        return cls(client, None)
+    def borrowed(cls, client: httpx2.AsyncClient, headers: Mapping[str, str]) -> ClientProvider:
+        """A provider of the user's ``client``, which it never rebuilds or closes.
+
+        ``headers`` (the SDK's) go with every request, over the client's defaults.
+        """
+        return cls(client, None, dict(headers))
 
     @property
     def is_closed(self) -> bool:

@@ -142,16 +142,16 @@ class RetryEvent:
 class Requester:
     """Carries out :class:`Call` s with one shared ``httpx2.AsyncClient``.
 
-    Holds what every request needs: the client provider, the account's base path, the
-    headers, the client-wide rate limiter, the cap on requests in flight, the retry policy,
-    the timeouts and the cap on a response's size. :meth:`with_options` derives a requester
-    that shares the HTTP client, the limiter and the cap but has its own policy and timeouts.
+    Holds what every request needs: the client provider (and with it the headers), the
+    account's base path, the client-wide rate limiter, the cap on requests in flight, the
+    retry policy, the timeouts and the cap on a response's size. :meth:`with_options` derives
+    a requester that shares the HTTP client, the limiter and the cap but has its own policy
+    and timeouts.
 
     Args:
         clients: Where the ``httpx2.AsyncClient`` to send with comes from.
         base_url: Scheme, host and optional path prefix of the API.
         account_sid: The account every path is below.
-        headers: Sent with every request (auth, user agent).
         limiter: The client-wide rate limiter.
         max_in_flight: The most requests in flight at once (the connection pool's size).
         retry: The retry policy.
@@ -169,7 +169,6 @@ class Requester:
         clients: ClientProvider,
         base_url: str,
         account_sid: str,
-        headers: Mapping[str, str],
         limiter: RateLimiter,
         max_in_flight: int,
         retry: RetryPolicy,
@@ -186,7 +185,6 @@ class Requester:
         self._owns_clients = True
         self.account_path = f"/v2/accounts/{account_sid}/"
         self.root = base_url.rstrip("/") + self.account_path
-        self._headers = dict(headers)
         self._urls: dict[str, httpx2.URL] = {}
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
@@ -347,7 +345,7 @@ class Requester:
                 call.method,
                 self._url(call.path),
                 params=call.params,
-                headers=self._headers,
+                headers=self._clients.request_headers,
                 json=call.json,
                 timeout=self.timeout,
             )
@@ -393,9 +391,14 @@ class Requester:
 
     async def _read_body(self, response: httpx2.Response, call: Call, path: str) -> bytes:
         limit = self.max_response_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(response, call, path, f"declares {int(declared)} bytes")
+        headers = response.headers
+        declared = headers.get("content-length", "")
+        if declared.isdigit():
+            if int(declared) > limit:
+                raise self._too_large(response, call, path, f"declares {int(declared)} bytes")
+            if "content-encoding" not in headers:
+                # Framed by its length and not compressed: it cannot grow past what it declares.
+                return await response.aread()
         chunks: list[bytes] = []
         size = 0
         # Decoded chunks, so that a gzip bomb is counted as it inflates; closed explicitly when

@@ -68,6 +68,26 @@ class ListIterator(Generic[T]):
         self._index += 1
         return self._convert(record, self._index - 1)
 
+    async def collect(self) -> list[T]:
+        """Every item not yet taken, in order: the rest of this page, then every further page.
+
+        The same as ``[item async for item in iterator]``, one step a page instead of an item.
+
+        Raises:
+            APIStatusError, ResponseDecodeError: as :meth:`__anext__`.
+        """
+        items: list[T] = []
+        convert = self._convert
+        while True:
+            page, start = self._page, self._position
+            first = self._index - start
+            items.extend(convert(page[i], first + i) for i in range(start, len(page)))
+            self._index += len(page) - start
+            self._position = len(page)
+            if self._next is None:
+                return items
+            await self._fetch(self._next)
+
     async def _fetch(self, call: Call) -> None:
         envelope = await self._requester.request(call)
         self._page = _page_records(self._requester, envelope, call)

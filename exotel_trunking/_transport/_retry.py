@@ -162,8 +162,10 @@ def parse_rate_limit_reset(headers: Mapping[str, str], now: Callable[[], float])
     milliseconds, or, for small values, a delay in seconds. A reset in the past gives 0.
     """
     remaining = headers.get("x-ratelimit-remaining")
+    if remaining is None:  # the usual case: one look-up
+        return None
     reset = headers.get("x-ratelimit-reset")
-    if remaining is None or reset is None:
+    if reset is None:
         return None
     try:
         if float(remaining) > 0:

@@ -84,3 +84,18 @@ async def test_iter_refuses_a_bad_trunk_sid_before_iterating(
         with pytest.raises(InvalidParameterError, match="trunk_sid"):
             getattr(client, resource).iter("../etc")
     assert emulator.requests == []
+
+
+async def test_collect_after_taking_some_items_returns_exactly_the_rest(
+    emulator: Emulator,
+) -> None:
+    async with _client(emulator) as client:
+        sid = await _setup(client, 7)
+        iterator = client.phone_numbers._pages(sid)
+        first = [await anext(iterator), await anext(iterator)]
+        rest = await iterator.collect()
+        everything = await client.phone_numbers.list(sid)
+
+    assert first + rest == everything
+    assert len(everything) == 7
+    assert await iterator.collect() == []  # used up
