@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import platform
 import ssl
 from collections.abc import Callable, Mapping
@@ -309,27 +310,26 @@ def _refuse_conflicting_options(
     Raises:
         ConfigurationError: naming the options and where they belong instead.
     """
-    network = {
-        "verify": config.verify is not True,
-        "proxy": config.proxy is not None,
-        "http2": config.http2,
-    }
+    given = [
+        name
+        for name, on in (
+            ("verify", config.verify is not True),
+            ("proxy", config.proxy is not None),
+            ("http2", config.http2),
+            ("transport", http_client is not None and transport is not None),
+        )
+        if on
+    ]
     if http_client is not None:
-        given = [name for name, on in network.items() if on]
-        if transport is not None:
-            given.append("transport")
-        if given:
-            raise ConfigurationError(
-                f"{', '.join(given)} cannot be combined with http_client=: configure them on "
-                "the httpx2.AsyncClient you pass"
-            )
+        owner, where = "http_client=", "the httpx2.AsyncClient you pass"
     elif transport is not None:
-        given = [name for name, on in network.items() if on]
-        if given:
-            raise ConfigurationError(
-                f"{', '.join(given)} cannot be combined with transport=: configure them on "
-                "the transport you pass"
-            )
+        owner, where = "transport=", "the transport you pass"
+    else:
+        return
+    if given:
+        raise ConfigurationError(
+            f"{', '.join(given)} cannot be combined with {owner}: configure them on {where}"
+        )
 
 
 def _build_http_client(
@@ -340,8 +340,13 @@ def _build_http_client(
     """The SDK's own ``httpx2.AsyncClient``: no redirects or cookies, ``max_connections`` pooled.
 
     Raises:
-        ConfigurationError: ``http2=True`` without the ``h2`` package, an unreadable CA bundle.
+        ConfigurationError: ``http2=True`` without the ``h2`` package, a SOCKS proxy (given or
+            from the environment) without ``socksio``, an unreadable CA bundle.
     """
+    if config.http2 and importlib.util.find_spec("h2") is None:
+        raise ConfigurationError(
+            "http2=True needs the h2 package: pip install 'exotel-trunking[http2]'"
+        )
     limits = httpx2.Limits(
         max_connections=config.max_connections,
         max_keepalive_connections=config.max_connections,
@@ -359,7 +364,8 @@ def _build_http_client(
             # The API is stateless: a cookie a load balancer sets is never sent back.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
-    except ImportError as exc:
+    except ImportError as exc:  # httpx2 imports socksio only for a socks5:// proxy
         raise ConfigurationError(
-            "http2=True needs the h2 package: pip install 'exotel-trunking[http2]'"
+            "a SOCKS proxy (proxy= or ALL_PROXY/HTTPS_PROXY/HTTP_PROXY) needs the socksio "
+            "package: pip install socksio"
         ) from exc

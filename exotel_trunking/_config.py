@@ -37,7 +37,8 @@ __all__ = [
 
 #: Base URLs by region, as Exotel documents them.
 REGIONS: Mapping[str, str] = {"in": "https://api.in.exotel.com", "sg": "https://api.exotel.com"}
-#: 30 s for a whole response, 10 s to connect. Waiting for a pooled connection is not limited:
+#: 30 s for each read or write, 10 s to connect (per operation: a whole attempt is bounded by
+#: DEFAULT_ATTEMPT_TIMEOUT). Waiting for a pooled connection is not limited:
 #: the client never has more requests in flight than connections, so nobody waits long.
 DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=10.0, pool=None)
 #: The longest one attempt may take from sending to the last byte read, whatever the
@@ -67,13 +68,13 @@ def _secret_repr(value: str) -> str:
 
 
 def _proxy_repr(value: str | None) -> str:
+    """A proxy URL as shown: scheme, host and port only; credentials and query never."""
     if value is None:
         return "None"
     url = httpx2.URL(value)
-    return repr(
-        str(url.copy_with(username=None, password=None))
-        + (" (with credentials)" if url.userinfo else "")
-    )
+    port = f":{url.port}" if url.port is not None else ""
+    credentials = " (with credentials)" if url.userinfo else ""
+    return repr(f"{url.scheme}://{url.host}{port}{credentials}")
 
 
 @attrs.frozen
@@ -231,10 +232,15 @@ def resolve_proxy(value: str | httpx2.URL | None) -> str | None:
         url = httpx2.URL(value)
     except (httpx2.InvalidURL, TypeError):
         raise ConfigurationError("proxy is not a valid URL") from None
-    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
-        shown = _proxy_repr(str(url)) if url.host else "the value given"
+    if not url.host:
         raise ConfigurationError(
-            f"proxy={shown} must be an http://, https:// or socks5:// URL with a host"
+            "proxy has no host: expected an http://, https:// or socks5:// URL such as "
+            "'http://proxy.internal:3128'"
+        )
+    if url.scheme not in ("http", "https", "socks5", "socks5h"):
+        raise ConfigurationError(
+            f"proxy={_proxy_repr(str(url))} is invalid: expected an http://, https:// or "
+            "socks5:// URL"
         )
     return str(url)
 

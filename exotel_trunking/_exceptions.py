@@ -90,7 +90,11 @@ class APIConnectionError(ExotelError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out (connect, read, write or waiting for a pooled connection)."""
+    """The request timed out.
+
+    Connecting, a read or a write, waiting for a pooled connection, one attempt past
+    ``attempt_timeout``, or the whole call past ``RetryPolicy.deadline``.
+    """
 
 
 class APIStatusError(ExotelError):

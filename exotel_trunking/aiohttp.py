@@ -205,9 +205,8 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             The response, its body still to be read.
 
         Raises:
-            ConfigurationError: on trio, or while the session is in use in another event loop
-                that is still open; nothing was sent.
-            RuntimeError: the transport has been closed.
+            ConfigurationError: on trio, while the session is in use in another event loop
+                that is still open, or after the transport was closed; nothing was sent.
             httpx2.TransportError: the request failed (see the module's documentation).
         """
         await self._enter_running_loop()
@@ -219,7 +218,7 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         return response
 
     async def aclose(self) -> None:
-        """Close the aiohttp session and its connections; later requests raise RuntimeError."""
+        """Close the aiohttp session and its connections; later requests are refused."""
         self._closed = True
         session, loop = self.client, self._loop
         if not isinstance(session, aiohttp.ClientSession) or session.closed:
@@ -235,11 +234,11 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         """Check the running loop is asyncio, and move to it if the session's loop is closed.
 
         Raises:
-            ConfigurationError: on trio, or while the session's loop is still open.
-            RuntimeError: the transport has been closed.
+            ConfigurationError: on trio, while the session's loop is still open, or after the
+                transport was closed.
         """
         if self._closed:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "this AiohttpTransport has been closed: a client closes the transport it was "
                 "given, so give every client its own"
             )

@@ -228,6 +228,21 @@ async def test_a_call_after_the_user_closed_their_http_client_says_so_and_sends_
     assert fake.requests == []
 
 
+@pytest.mark.asyncio
+async def test_a_call_after_aclose_with_a_given_http_client_says_so_and_leaves_it_open() -> None:
+    fake = wire.FakeExotel(ok(None))
+    own = httpx2.AsyncClient(transport=fake.transport())
+    client = wire.make_client(http_client=own)
+    await client.aclose()
+
+    with pytest.raises(APIConnectionError, match=r"stopped: the client has been closed$"):
+        await client.trunks.delete(wire.TRUNK_SID)
+    assert fake.requests == []
+    assert not own.is_closed  # the SDK's aclose() stops its own calls, not the user's client
+    assert (await own.get("https://example.org/still-usable")).status_code == 200
+    await own.aclose()
+
+
 # -- who owns the pool -------------------------------------------------------------------------
 
 

@@ -23,6 +23,30 @@ def test_httpx2_is_a_runtime_dependency_and_httpx_and_httpcore_are_not() -> None
     assert "httpcore" not in runtime
 
 
+def _runtime_tree() -> set[str]:
+    """Every distribution the package needs at run time without extras, transitively."""
+    seen: set[str] = set()
+    todo = ["exotel-trunking"]
+    while todo:
+        name = todo.pop()
+        for text in requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue  # an extra's, or another platform's
+            dependency = requirement.name.lower().replace("_", "-")
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+def test_neither_httpx_nor_httpcore_is_anywhere_in_the_runtime_dependency_tree() -> None:
+    tree = _runtime_tree()
+    assert {"httpx2", "httpcore2", "anyio", "attrs", "cattrs"} <= tree
+    assert "httpx" not in tree
+    assert "httpcore" not in tree
+
+
 def test_the_package_imports_httpx2_never_httpx() -> None:
     offenders = []
     for path in PACKAGE.rglob("*.py"):

@@ -78,8 +78,9 @@ async def test_verify_takes_a_ca_bundle_path_and_builds_a_context_from_it(ca_fil
     [
         ({"verify": "/no/such/ca.pem"}, "verify='/no/such/ca.pem' is not a CA bundle"),
         ({"verify": 3}, "verify=3 is invalid"),
-        ({"proxy": "ftp://proxy.example:21"}, "proxy="),
-        ({"proxy": "not a url at all"}, "proxy="),
+        ({"proxy": "ftp://proxy.example:2121"}, "proxy='ftp://proxy.example:2121' is invalid"),
+        ({"proxy": "ftp://u:pw@proxy.example"}, "proxy='ftp://proxy.example .with credentials"),
+        ({"proxy": "not a url at all"}, "proxy has no host"),
         ({"http2": "yes"}, "http2='yes' must be True or False"),
         ({"attempt_timeout": 0}, "attempt_timeout=0 must be seconds > 0 or None"),
         ({"attempt_timeout": "60"}, "attempt_timeout='60'"),

@@ -1,4 +1,4 @@
-"""One module per API resource: each describes its endpoints; the transport does the work."""
+"""One module per API resource: each describes its endpoints; the requester does the work."""
 
 from .credentials import CredentialsResource
 from .destination_uris import DestinationUris

@@ -1,4 +1,4 @@
-"""The only package that touches httpx2: pacing, sending, decoding, paging and retrying."""
+"""Pacing, sending, decoding, paging and retrying requests: all the SDK does with httpx2."""
 
 from ._envelope import Envelope
 from ._http import Call, Requester, RetryEvent

@@ -10,12 +10,37 @@ closed").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from contextlib import suppress
+from types import TracebackType
 
+import anyio
 import httpx2
 from anyio.lowlevel import current_token
 
-__all__ = ["ClientProvider"]
+__all__ = ["AttemptScope", "ClientProvider"]
+
+
+class AttemptScope:
+    """A cancel scope that is listed among a provider's attempts while it is entered."""
+
+    def __init__(self, scope: anyio.CancelScope, attempts: set[anyio.CancelScope]) -> None:
+        self._scope = scope
+        self._attempts = attempts
+
+    def __enter__(self) -> anyio.CancelScope:
+        self._attempts.add(self._scope)
+        return self._scope.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._attempts.discard(self._scope)
+        return self._scope.__exit__(exc_type, exc, tb)
 
 
 class ClientProvider:
@@ -41,6 +66,7 @@ class ClientProvider:
         self._factory = factory
         self._loop: object = None
         self._closed = False
+        self._attempts: set[anyio.CancelScope] = set()
         self.request_headers = request_headers
 
     @classmethod
@@ -61,17 +87,15 @@ class ClientProvider:
 
     @property
     def is_closed(self) -> bool:
-        """Whether the SDK closed its client (``aclose``), or the user closed theirs."""
-        if self._factory is None:
-            return self._client.is_closed
-        return self._closed
+        """Whether the SDK's client was closed (``aclose``), or the user closed theirs."""
+        return self._closed or (self._factory is None and self._client.is_closed)
 
     @property
     def closed_reason(self) -> str:
         """Why requests stop once :attr:`is_closed`, for the error that says so."""
-        if self._factory is None:
-            return "the http_client given to the client has been closed"
-        return "the client has been closed"
+        if self._closed:
+            return "the client has been closed"
+        return "the http_client given to the client has been closed"
 
     def client(self) -> httpx2.AsyncClient:
         """The client to send with from the running event loop."""
@@ -84,10 +108,31 @@ class ClientProvider:
             self._loop = loop
         return self._client
 
+    def attempt(self, timeout: float | None) -> AttemptScope:
+        """The scope of one attempt: cancelled after ``timeout`` seconds, or by :meth:`aclose`.
+
+        Whoever leaves it with ``cancelled_caught`` tells the two apart with :attr:`is_closed`.
+        """
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        return AttemptScope(anyio.CancelScope(deadline=deadline), self._attempts)
+
     async def aclose(self) -> None:
-        """Close the SDK's own client; later requests fail. The user's is left open."""
+        """Stop the attempts under way and close the SDK's own client (never the user's).
+
+        An attempt still connecting sends nothing afterwards; later requests fail.
+        """
         if self._closed:
             return
         self._closed = True
-        if self._factory is not None:
+        for scope in list(self._attempts):
+            scope.cancel()
+        if self._factory is None:
+            return
+        if self._loop is None or current_token().native_token is self._loop:
+            await self._client.aclose()
+            return
+        # Its connections belong to an event loop that is gone (see client()) and cannot be
+        # closed from here; the transport is still told (an AiohttpTransport marks its
+        # session closed), and what it says of the dead loop is no news.
+        with suppress(RuntimeError):
             await self._client.aclose()

@@ -45,12 +45,16 @@ __all__ = ["Call", "Requester", "RetryEvent"]
 
 logger = logging.getLogger("exotel_trunking")
 
-_NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+#: Failures before anything reached the API (a refused CONNECT or SOCKS handshake included).
+_NOT_SENT_ERRORS = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.ProxyError,
+)
 #: Failures after which a repeat may find the first attempt applied.
 _MAYBE_APPLIED = frozenset({Failure.UNKNOWN_OUTCOME, Failure.GATEWAY})
 _IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
-#: Parsed request URLs kept per requester (one per path: a few per trunk in use).
-_MAX_CACHED_URLS = 256
 
 
 class AttemptTimeoutError(httpx2.TimeoutException):
@@ -185,7 +189,6 @@ class Requester:
         self._owns_clients = True
         self.account_path = f"/v2/accounts/{account_sid}/"
         self.root = base_url.rstrip("/") + self.account_path
-        self._urls: dict[str, httpx2.URL] = {}
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
         # request's own I/O is the checkpoint that follows.
@@ -343,7 +346,7 @@ class Requester:
             client = self._clients.client()
             request = client.build_request(
                 call.method,
-                self._url(call.path),
+                self.root + call.path,
                 params=call.params,
                 headers=self._clients.request_headers,
                 json=call.json,
@@ -367,8 +370,8 @@ class Requester:
                 ``Content-Encoding`` cannot be decoded.
         """
         started = time.perf_counter()
-        with anyio.move_on_after(self.attempt_timeout):
-            response = await client.send(request, stream=True, follow_redirects=False)
+        with self._clients.attempt(self.attempt_timeout):
+            response = await client.send(request, stream=True, auth=None, follow_redirects=False)
             try:
                 body = await self._read_body(response, call, path)
             except httpx2.DecodingError as exc:  # a Content-Encoding that does not decode
@@ -383,7 +386,9 @@ class Requester:
             return Answer(
                 response.status_code, response.headers, body, time.perf_counter() - started
             )
-        # Only this scope's own deadline ends up here: a TimeoutError from inside propagates.
+        # The attempt's scope was cancelled: by aclose(), or when its time was up.
+        if self._clients.is_closed:
+            raise self._closed_error(call)
         raise AttemptTimeoutError(
             f"the attempt did not finish within attempt_timeout={self.attempt_timeout:g}s",
             request=request,
@@ -393,11 +398,12 @@ class Requester:
         limit = self.max_response_bytes
         headers = response.headers
         declared = headers.get("content-length", "")
-        if declared.isdigit():
+        if declared.isascii() and declared.isdigit():
             if int(declared) > limit:
                 raise self._too_large(response, call, path, f"declares {int(declared)} bytes")
-            if "content-encoding" not in headers:
-                # Framed by its length and not compressed: it cannot grow past what it declares.
+            if "content-encoding" not in headers and "transfer-encoding" not in headers:
+                # Framed by its length alone, not compressed: it cannot grow past what it
+                # declares (a chunked body's Content-Length means nothing, so it is counted).
                 return await response.aread()
         chunks: list[bytes] = []
         size = 0
@@ -422,15 +428,6 @@ class Requester:
             method=call.method,
             path=path,
         )
-
-    def _url(self, path: str) -> httpx2.URL:
-        """The URL of ``path``, parsed once: parsing costs more than the rest of the request."""
-        url = self._urls.get(path)
-        if url is None:
-            if len(self._urls) >= _MAX_CACHED_URLS:
-                self._urls.clear()
-            url = self._urls[path] = httpx2.URL(self.root + path)
-        return url
 
     def _closed_error(self, call: Call) -> APIConnectionError:
         path = self.account_path + call.path

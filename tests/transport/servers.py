@@ -5,8 +5,10 @@ so :mod:`.test_http_client` and :mod:`.test_bounds` talk to these over real sock
 written with anyio (so they run on asyncio and trio) and kept small rather than complete:
 
 - :func:`serve_origin`: an HTTP/1.1 origin (plain or TLS, optionally requiring a client
-  certificate) that answers the Exotel envelope and records every request;
-- :func:`serve_proxy`: a forward proxy for absolute-form requests and ``CONNECT`` tunnels;
+  certificate or taking its time over the handshake) that answers the Exotel envelope and
+  records every request;
+- :func:`serve_proxy`: a forward proxy for absolute-form requests and ``CONNECT`` tunnels
+  (or one that refuses every request, with ``407`` say);
 - :func:`serve_h2`: hypercorn serving a tiny ASGI app over TLS with ALPN ``h2``;
 - :func:`serve_dripping`, :func:`serve_declared_length`, :func:`serve_chunked`,
   :func:`serve_gzip_bomb`: hostile answers for the time and size bounds.
@@ -22,6 +24,7 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -157,11 +160,19 @@ class Origin:
         requests: Every request received, in order.
         connections: Connections accepted (including ones whose TLS handshake failed).
         handshake_failures: Why each failed TLS handshake failed.
+        handshake_delay: Seconds to wait after accepting a TLS connection before the
+            handshake: the client is still connecting all that time.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext | None, statuses: Iterable[int]) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None,
+        statuses: Iterable[int],
+        handshake_delay: float = 0.0,
+    ) -> None:
         self.ssl_context = ssl_context
         self.statuses = list(statuses)
+        self.handshake_delay = handshake_delay
         self.port = 0
         self.requests: list[Seen] = []
         self.connections = 0
@@ -178,6 +189,7 @@ class Origin:
         stream: anyio.abc.ByteStream = tcp
         client_cert = None
         if self.ssl_context is not None:
+            await anyio.sleep(self.handshake_delay)
             try:
                 tls = await TLSStream.wrap(
                     tcp, server_side=True, ssl_context=self.ssl_context, standard_compatible=False
@@ -239,10 +251,16 @@ async def _next_request(
 
 @asynccontextmanager
 async def serve_origin(
-    *, ssl_context: ssl.SSLContext | None = None, statuses: Iterable[int] = ()
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    statuses: Iterable[int] = (),
+    handshake_delay: float = 0.0,
 ) -> AsyncIterator[Origin]:
-    """Run an :class:`Origin` (over TLS if ``ssl_context`` is given) for the block."""
-    origin = Origin(ssl_context, statuses)
+    """Run an :class:`Origin` (over TLS if ``ssl_context`` is given) for the block.
+
+    ``handshake_delay`` holds back each TLS handshake that many seconds (see :class:`Origin`).
+    """
+    origin = Origin(ssl_context, statuses, handshake_delay)
     async with _listening(origin.connection) as port:
         origin.port = port
         yield origin
@@ -264,9 +282,12 @@ class Proxy:
         requests: The first request line of each connection (``"CONNECT 127.0.0.1:5000"``).
         upstream_ports: The local ports of its connections to origins (an origin sees them
             as its peer's port).
+        refuse: A status (``407``) to answer every request with, then hang up, connecting
+            nowhere; ``None`` to proxy.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: int | None = None) -> None:
+        self.refuse = refuse
         self.port = 0
         self.connections = 0
         self.requests: list[str] = []
@@ -282,6 +303,14 @@ class Proxy:
         request_line, _, header_lines = head.partition(b"\r\n")
         method, target, version = request_line.decode("ascii").split(" ")
         self.requests.append(f"{method} {target}")
+        if self.refuse is not None:
+            status = HTTPStatus(self.refuse)
+            authenticate = 'Proxy-Authenticate: Basic realm="proxy"\r\n' if status == 407 else ""
+            await client.send(
+                f"HTTP/1.1 {status.value} {status.phrase}\r\n{authenticate}"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+            return
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
             first = b""
@@ -314,9 +343,9 @@ async def _relay(source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream) -
 
 
 @asynccontextmanager
-async def serve_proxy() -> AsyncIterator[Proxy]:
-    """Run a :class:`Proxy` for the block."""
-    proxy = Proxy()
+async def serve_proxy(*, refuse: int | None = None) -> AsyncIterator[Proxy]:
+    """Run a :class:`Proxy` for the block (one that answers ``refuse`` to all, if given)."""
+    proxy = Proxy(refuse)
     async with _listening(proxy.connection) as port:
         proxy.port = port
         yield proxy
@@ -413,18 +442,22 @@ def serve_declared_length(declared: int = 104_857_600) -> AbstractAsyncContextMa
 
 
 def serve_chunked(
-    total: int = 50_000_000, chunk: int = 65_536
+    total: int = 50_000_000, chunk: int = 65_536, *, content_length: int | None = None
 ) -> AbstractAsyncContextManager[Hostile]:
-    """Stream a chunked body of ``total`` bytes (no length declared) until the client hangs up.
+    """Stream a chunked body of ``total`` bytes until the client hangs up.
 
-    One chunk is framed once and sent again and again, so the server itself allocates nothing
-    per chunk (memory measurements see the client's).
+    No length is declared unless ``content_length`` is given: then the head also says
+    ``Content-Length: content_length``, which chunked framing overrides (RFC 9112 6.3), so a
+    client that trusted it would read all ``total`` bytes. One chunk is framed once and sent
+    again and again, so the server itself allocates nothing per chunk (memory measurements see
+    the client's).
     """
     framed = b"%x\r\n" % chunk + b" " * chunk + b"\r\n"
+    declared = b"" if content_length is None else b"\r\nContent-Length: %d" % content_length
 
     async def respond(server: Hostile, stream: anyio.abc.SocketStream) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
-        await server.send(stream, head + b"\r\n\r\n")
+        await server.send(stream, head + declared + b"\r\n\r\n")
         for _ in range(total // chunk):
             await server.send(stream, framed)
         await server.send(stream, b"0\r\n\r\n")

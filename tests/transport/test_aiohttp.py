@@ -1,9 +1,10 @@
 """The aiohttp transport against real loopback servers: the SDK behaves as with the default.
 
 Most tests drive the shipped emulator served over HTTP on 127.0.0.1 (the integration tests'
-helpers and flow, with ``transport=AiohttpTransport()``); two use :mod:`.loopback` for answers
-the emulator cannot give (a body dripped in). aiohttp runs on asyncio only, so every test is
-pinned to asyncio but the one that checks trio is refused.
+helpers and flow, with ``transport=AiohttpTransport()``); a few use :mod:`.loopback` and
+:mod:`.servers` for answers the emulator cannot give (a body dripped in, hostile framing).
+aiohttp runs on asyncio only, so every test is pinned to asyncio but the one that checks trio
+is refused.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from exotel_trunking import (
     APITimeoutError,
     AsyncTrunkingClient,
     ConfigurationError,
+    ExotelError,
     RetryEvent,
     RetryPolicy,
 )
@@ -51,6 +53,7 @@ from exotel_trunking.emulator import Emulator
 
 from .fakeapi import Delay, FakeExotel
 from .loopback import serve
+from .servers import serve_chunked
 
 pytestmark = pytest.mark.anyio
 
@@ -232,6 +235,25 @@ async def test_a_malformed_answer_is_an_httpx2_error_not_an_aiohttp_one() -> Non
     assert "Bad status line" in str(caught.value)
 
 
+async def test_a_chunked_body_that_also_declares_a_small_content_length_is_refused_unread() -> None:
+    # Content-Length: 100 with Transfer-Encoding: chunked, then 20 MB of chunks: aiohttp's
+    # parser refuses the head (whatever it says, the SDK reports it as its own error) and the
+    # connection is dropped long before the 20 MB are through.
+    total = 20_000_000
+    with anyio.fail_after(5):
+        async with serve_chunked(total=total, content_length=100) as server:
+            client = aiohttp_client(server.base_url, max_retries=0, max_response_bytes=1_000_000)
+            async with client:
+                with pytest.raises(ExotelError) as caught:
+                    await client.phone_numbers.list("tr1")
+            with anyio.fail_after(1):
+                await server.closed.wait()
+    assert caught.value.attempts == 1
+    assert server.requests == 1
+    assert server.completed == 0
+    assert server.sent < total // 4, f"{server.sent} bytes sent"
+
+
 # -- timeouts -------------------------------------------------------------------------------
 
 
@@ -354,8 +376,24 @@ async def test_aclose_of_a_transport_that_never_sent_does_nothing() -> None:
     async with AsyncTrunkingClient("k", "t", "acme", transport=transport):
         pass
     assert transport.client is None
-    with pytest.raises(RuntimeError, match="has been closed"):
+    with pytest.raises(ConfigurationError, match="has been closed"):
         await transport.handle_async_request(httpx2.Request("GET", "http://127.0.0.1:1/"))
+
+
+async def test_a_second_client_given_a_transport_the_first_closed_is_refused_before_sending() -> (
+    None
+):
+    emulator = make_emulator()
+    shared = AiohttpTransport()
+    async with emulator.serve() as base_url:
+        async with aiohttp_client(base_url, transport=shared) as first:
+            await first.trunks.create("t1")
+        second = aiohttp_client(base_url, transport=shared)
+        with pytest.raises(ConfigurationError, match="this AiohttpTransport has been closed"):
+            await second.trunks.create("t2")
+        await second.aclose()
+    assert [t.trunk_name for t in emulator.state.trunks] == ["t1"]
+    assert statuses(emulator, "POST", "/trunks") == [200]
 
 
 # -- event loops ----------------------------------------------------------------------------
@@ -450,7 +488,7 @@ async def test_proxy_sends_every_request_through_the_proxy() -> None:
         ({"keepalive_expiry": 0}, "keepalive_expiry=0 must be seconds > 0"),
         ({"verify": "/nonexistent/ca.pem"}, "is not a CA bundle"),
         ({"proxy": "socks5://127.0.0.1:1080"}, "http:// and https:// proxies only"),
-        ({"proxy": "not a url"}, "must be an http://"),
+        ({"proxy": "not a url"}, "proxy has no host"),
     ],
     ids=["no-connections", "bool", "no-keepalive", "missing-ca", "socks", "bad-proxy"],
 )

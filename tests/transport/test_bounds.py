@@ -174,6 +174,28 @@ async def test_chunked_body_past_the_cap_is_abandoned_with_memory_held_near_the_
 
 @pytest.mark.anyio
 @HTTPCORE2_ABANDONED_BODY
+async def test_chunked_body_that_also_declares_a_small_content_length_is_held_to_the_cap() -> None:
+    # Content-Length: 100 is under the cap, but chunked framing overrides it: the 20 MB that
+    # follow must be counted as they come, not read in one go on the strength of the 100.
+    total = 20_000_000
+    with anyio.fail_after(5):
+        async with serve_chunked(total=total, content_length=100) as server:
+            client = client_for(server.base_url, max_response_bytes=1_000_000)
+            async with client:
+                with traced() as peak, pytest.raises(ResponseDecodeError) as caught:
+                    await client.phone_numbers.list("tr1")
+                assert "grew past 1000000 bytes" in str(caught.value)
+                assert "max_response_bytes=1000000" in str(caught.value)
+                assert peak.bytes < 5_000_000, f"peak {peak.bytes / MiB:.1f} MiB"
+                with anyio.fail_after(1):
+                    await server.closed.wait()  # the client hung up, not pooled the connection
+
+    assert server.sent < total
+    assert server.completed == 0
+
+
+@pytest.mark.anyio
+@HTTPCORE2_ABANDONED_BODY
 async def test_gzip_bomb_is_cut_off_at_the_cap_counted_after_decompression() -> None:
     bomb = gzip_bomb(100 * MiB)  # about 100 KB; built before memory is traced
     assert len(bomb) < 1_000_000  # below the cap as sent: only the inflated size exceeds it

@@ -10,6 +10,7 @@ environment (httpx2 reads it when the client is built), and is bounded with
 
 from __future__ import annotations
 
+import base64
 import ssl
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,27 @@ async def test_proxy_option_is_used_with_no_proxy_in_the_environment() -> None:
     assert seen.headers["via"] == "1.1 test-proxy"
 
 
+async def test_a_proxy_refusing_the_connect_with_407_fails_a_create_as_nothing_sent(
+    ca_pem: str, server_cert: trustme.LeafCert
+) -> None:
+    with anyio.fail_after(GUARD):
+        async with (
+            serve_origin(ssl_context=server_context(server_cert)) as origin,
+            serve_proxy(refuse=407) as proxy,
+        ):
+            client = client_for(origin.base_url, proxy=proxy.url, verify=ca_pem)
+            async with client:
+                with pytest.raises(APIConnectionError) as caught:
+                    await client.trunks.create("t1")
+
+    assert isinstance(caught.value.__cause__, httpx2.ProxyError)
+    assert "407" in str(caught.value)
+    assert "may have been created" not in str(caught.value)  # the CONNECT got no further
+    assert caught.value.attempts == 1
+    assert proxy.requests == [f"CONNECT 127.0.0.1:{origin.port}"]
+    assert (origin.connections, origin.requests) == (0, [])
+
+
 # 4: server certificates.
 
 
@@ -288,6 +310,18 @@ async def test_request_hook_of_a_users_http_client_sees_every_attempt_including_
 
     assert hooked == [f"GET {PATH}", f"GET {PATH}"]  # the 503, then the retry
     assert len(origin.requests) == 2
+
+
+async def test_a_users_http_client_with_auth_of_its_own_sends_the_sdks_credentials() -> None:
+    with anyio.fail_after(GUARD):
+        async with (
+            serve_origin() as origin,
+            httpx2.AsyncClient(auth=("corp", "pw")) as http,
+        ):
+            await list_numbers(client_for(origin.base_url, http_client=http))
+
+    [seen] = origin.requests
+    assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"key:token").decode()
 
 
 # 7: HTTP/2.

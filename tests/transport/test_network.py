@@ -1,15 +1,18 @@
 """Against a real HTTP/1.1 server on 127.0.0.1: pooling, keep-alive, drops, cancellation, close.
 
 These are the failures that happen below the layer a mock transport replaces (painpoints 1, 2,
-3, 11, 12, 14, 15, 16), so they use :mod:`.loopback` and real (short) waits. Every test is
-bounded with ``anyio.fail_after``.
+3, 11, 12, 14, 15, 16), so they use :mod:`.loopback` (and, for a slow TLS handshake,
+:func:`.servers.serve_origin`) and real (short) waits. Every test is bounded with
+``anyio.fail_after``.
 """
 
 from __future__ import annotations
 
 import gc
+import ssl
+import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +21,7 @@ import anyio.from_thread
 import httpcore2
 import httpx2
 import pytest
+import trustme
 
 from exotel_trunking import (
     APIConnectionError,
@@ -31,6 +35,7 @@ from exotel_trunking import (
 
 from .fakeapi import ACCOUNT, Delay, DropAfter, FakeExotel, Status
 from .loopback import LoopbackServer, serve
+from .servers import serve_origin
 
 pytestmark = pytest.mark.anyio
 
@@ -324,6 +329,102 @@ async def test_closing_the_client_with_requests_in_flight_neither_hangs_nor_leak
     assert all("the client has been closed" in str(error) for error in outcomes)
 
 
+def collect_sockets_of_cancelled_tls_handshakes(port: int) -> None:
+    """Collect the client sockets a cancelled TLS handshake left open, excusing their warnings.
+
+    httpcore2's ``AnyIOStream.start_tls`` closes the TCP stream when the handshake fails with
+    an ``Exception``, not when it is cancelled (a ``BaseException``), so every cancellation
+    mid-handshake (``aclose()`` here, but a ``move_on_after`` or ``attempt_timeout`` too)
+    leaves the socket to the garbage collector, which warns (``ResourceWarning``; on asyncio
+    for the transport too). Collected here, only those warnings are excused; anything else
+    fails the test. Drop this once the leak is fixed.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    for warning in caught:
+        message = str(warning.message)
+        assert warning.category is ResourceWarning, message
+        assert message.startswith(("unclosed <socket.socket", "unclosed transport <")), message
+        assert "raddr" not in message or f"{port})" in message, message
+
+
+@pytest.fixture(scope="module")
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+async def close_while_connecting(
+    client: AsyncTrunkingClient, calls: dict[str, Callable[[], Awaitable[object]]]
+) -> dict[str, tuple[str, float]]:
+    """Start ``calls``, ``aclose()`` the client 0.2 s later; how each ended, and how soon.
+
+    Returns:
+        By call: its error's type and message (or its result's repr), and the seconds from
+        ``aclose()`` until it ended. Only text: no traceback keeps the calls' frames alive.
+    """
+    ended: dict[str, tuple[str, float]] = {}
+    closing = 0.0
+
+    async def call(name: str) -> None:
+        try:
+            outcome = f"returned {await calls[name]()!r}"
+        except Exception as error:
+            outcome = f"{type(error).__name__}: {error}"
+        ended[name] = (outcome, time.perf_counter() - closing)
+
+    async with anyio.create_task_group() as group:
+        for name in calls:
+            group.start_soon(call, name)
+        await anyio.sleep(0.2)
+        closing = time.perf_counter()
+        await client.aclose()
+    return ended
+
+
+async def test_closing_the_client_while_calls_are_connecting_fails_them_at_once_unsent(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_context, client_context = tls_contexts
+    with anyio.fail_after(5):
+        # Each TLS handshake waits 0.5 s: the calls are still connecting when aclose() comes.
+        async with serve_origin(ssl_context=server_context, handshake_delay=0.5) as origin:
+            client = AsyncTrunkingClient(
+                "key",
+                "token",
+                ACCOUNT,
+                base_url=origin.base_url,
+                verify=client_context,
+                rate_limit=None,
+                max_retries=0,
+            )
+            ended = await close_while_connecting(
+                client,
+                {
+                    "create": lambda: client.trunks.create("t1"),
+                    "map": lambda: client.phone_numbers.map("tr1", NUMBER),
+                    "list": lambda: client.phone_numbers.list("tr1"),
+                },
+            )
+            connected = origin.connections
+            await anyio.sleep(0.5)  # past the handshake delay: anything still going would send
+
+    assert connected == 3  # each call had its TCP connection, and was in its TLS handshake
+    assert origin.requests == []
+    assert sorted(ended) == ["create", "list", "map"]
+    for name, (outcome, after) in ended.items():
+        assert outcome.startswith("APIConnectionError: "), f"{name}: {outcome}"
+        assert outcome.endswith("stopped: the client has been closed"), f"{name}: {outcome}"
+        assert after < 0.3, f"{name} ended {after:.2f}s after aclose()"
+    collect_sockets_of_cancelled_tls_handshakes(origin.port)
+
+
 async def test_a_call_on_a_closed_client_raises_a_connection_error_without_sending() -> None:
     with anyio.fail_after(5):
         async with exotel() as (_, server, client):
@@ -387,3 +488,37 @@ def test_a_client_used_in_one_event_loop_after_another_works(backend: str) -> No
 
     assert first == []
     assert second == [], repr(second)  # the SDK rebuilt its pool for the new loop
+
+
+def test_a_client_used_in_two_asyncio_runs_is_closed_in_a_third_without_an_error() -> None:
+    fake = FakeExotel()
+    fake.add_trunk("tr1")
+    # The connections left on the first two (closed) loops can be neither used nor closed from
+    # the third: their sockets warn (ResourceWarning, "unclosed ...") when collected. Those, and
+    # only those, are recorded and excused here; anything else raised or warned fails the test.
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(serve(fake.handle)) as server,
+    ):
+        warnings.simplefilter("always")
+        client = AsyncTrunkingClient(
+            "key", "token", ACCOUNT, base_url=server.base_url, rate_limit=None
+        )
+        first = anyio.run(client.phone_numbers.list, "tr1", backend="asyncio")
+        second = anyio.run(client.phone_numbers.list, "tr1", backend="asyncio")
+        anyio.run(client.aclose, backend="asyncio")  # a loop of its own, as asyncio.run gives
+        with pytest.raises(APIConnectionError, match=r"stopped: the client has been closed$"):
+            anyio.run(client.phone_numbers.list, "tr1", backend="asyncio")
+        del client
+        gc.collect()
+
+    assert first == second == []
+    assert len(server.received) == 2
+    unexpected = [
+        f"{warning.category.__name__}: {warning.message}"
+        for warning in caught
+        if warning.category is not ResourceWarning
+        or not str(warning.message).startswith(("unclosed <socket.socket", "unclosed transport <"))
+    ]
+    assert unexpected == []
