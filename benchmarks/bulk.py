@@ -35,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import anyio
 import httpx2
@@ -204,10 +205,10 @@ async def _with_sdk(job: Job, timed: Timed) -> None:
         await timed(send)
 
 
-async def _with_httpx2(job: Job, timed: Timed) -> None:
-    """The baseline: a bare ``httpx2.AsyncClient`` (its own pool of 50)."""
-    limits = httpx2.Limits(max_connections=HEADLINE, max_keepalive_connections=HEADLINE)
-    async with httpx2.AsyncClient(
+async def _with_bare_httpx(module: ModuleType, job: Job, timed: Timed) -> None:
+    """A bare ``AsyncClient`` (its own pool of 50) of ``module``: httpx2, or httpx 0.x."""
+    limits = module.Limits(max_connections=HEADLINE, max_keepalive_connections=HEADLINE)
+    async with module.AsyncClient(
         base_url=job.url, headers={"Authorization": AUTHORIZATION}, limits=limits
     ) as bare:
 
@@ -217,23 +218,18 @@ async def _with_httpx2(job: Job, timed: Timed) -> None:
             response.json()
 
         await timed(lambda: job.workers(post))
+
+
+async def _with_httpx2(job: Job, timed: Timed) -> None:
+    """The baseline: a bare ``httpx2.AsyncClient``."""
+    await _with_bare_httpx(httpx2, job, timed)
 
 
 async def _with_httpx(job: Job, timed: Timed) -> None:
     """The contrast: the same with httpx 0.x (a bench-only dependency)."""
     import httpx  # noqa: PLC0415 (only this child loads it)
 
-    limits = httpx.Limits(max_connections=HEADLINE, max_keepalive_connections=HEADLINE)
-    async with httpx.AsyncClient(
-        base_url=job.url, headers={"Authorization": AUTHORIZATION}, limits=limits
-    ) as bare:
-
-        async def post(number: str) -> None:
-            response = await bare.post(job.path, json={"phone_number": number})
-            response.raise_for_status()
-            response.json()
-
-        await timed(lambda: job.workers(post))
+    await _with_bare_httpx(httpx, job, timed)
 
 
 async def _with_aiohttp(job: Job, timed: Timed) -> None:
