@@ -1,6 +1,12 @@
-"""The same flow over real HTTP: the SDK against ``emulator.serve()`` on 127.0.0.1."""
+"""The same flow over real HTTP: the SDK against ``emulator.serve()`` on 127.0.0.1.
+
+Every test runs on each HTTP stack: the default (httpx2's own transport, on asyncio and trio)
+and, on asyncio, the ``aiohttp`` extra's ``AiohttpTransport``.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -19,13 +25,28 @@ from .support import (
 
 pytestmark = pytest.mark.anyio
 
+STACKS = ["default", "aiohttp"]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest, anyio_backend: str) -> dict[str, Any]:
+    """The client options that pick an HTTP stack (aiohttp runs on asyncio only)."""
+    if request.param == "default":
+        return {}
+    if anyio_backend != "asyncio":
+        pytest.skip("the aiohttp transport runs on asyncio only")
+    aiohttp = pytest.importorskip("exotel_trunking.aiohttp")
+    return {"transport": aiohttp.AiohttpTransport()}
+
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_every_operation_works_over_http_on_loopback(dialect: str) -> None:
+async def test_every_operation_works_over_http_on_loopback(
+    dialect: str, stack: dict[str, Any]
+) -> None:
     emulator = make_emulator(dialect)
     async with emulator.serve() as base_url:
         assert base_url.startswith("http://127.0.0.1:")
-        async with http_client_for(base_url) as client:
+        async with http_client_for(base_url, **stack) as client:
             await exercise_every_operation(client, emulator)
     # One pooled keep-alive connection carried the whole sequential flow.
     assert emulator.connections.opened == 1
@@ -34,9 +55,9 @@ async def test_every_operation_works_over_http_on_loopback(dialect: str) -> None
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_errors_over_http_raise_the_same_classes(dialect: str) -> None:
+async def test_errors_over_http_raise_the_same_classes(dialect: str, stack: dict[str, Any]) -> None:
     emulator = make_emulator(dialect)
-    async with emulator.serve() as base_url, http_client_for(base_url) as client:
+    async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
         sid = (await client.trunks.create("over_http")).trunk_sid
         await client.phone_numbers.map(sid, NUMBERS[0])
         with pytest.raises(ConflictError):
@@ -50,9 +71,11 @@ async def test_errors_over_http_raise_the_same_classes(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["drop_before", "drop_after"])
-async def test_a_real_dropped_connection_is_survived_by_a_repeatable_post(kind: str) -> None:
+async def test_a_real_dropped_connection_is_survived_by_a_repeatable_post(
+    kind: str, stack: dict[str, Any]
+) -> None:
     emulator = make_emulator("live")
-    async with emulator.serve() as base_url, http_client_for(base_url) as client:
+    async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
         sid = (await client.trunks.create("dropped")).trunk_sid
         emulator.script("POST", "/trunks/*/phone-numbers", kind)  # type: ignore[arg-type]
         number = await client.phone_numbers.map(sid, NUMBERS[0])
@@ -65,9 +88,11 @@ async def test_a_real_dropped_connection_is_survived_by_a_repeatable_post(kind: 
 
 
 @pytest.mark.parametrize("kind", ["drop_before", "drop_after"])
-async def test_a_real_dropped_connection_on_create_trunk_is_not_repeated(kind: str) -> None:
+async def test_a_real_dropped_connection_on_create_trunk_is_not_repeated(
+    kind: str, stack: dict[str, Any]
+) -> None:
     emulator = make_emulator("reference")
-    async with emulator.serve() as base_url, http_client_for(base_url) as client:
+    async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
         emulator.script("POST", "/trunks", kind)  # type: ignore[arg-type]
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("maybe")
