@@ -7,6 +7,7 @@ Start with :class:`AsyncTrunkingClient`; try it offline with
 from ._bulk import BulkFailureError, BulkResult, BulkStream, ItemOutcome
 from ._client import AsyncTrunkingClient
 from ._config import ClientConfig
+from ._diagnosis import Diagnosis, Finding
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -25,6 +26,7 @@ from ._exceptions import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
+from ._explain import Explanation, explain
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
 from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
 from ._transport import RateLimit, RateLimiter, RetryEvent, RetryPolicy
@@ -46,7 +48,10 @@ __all__ = [
     "ConflictError",
     "Credentials",
     "DestinationUri",
+    "Diagnosis",
     "ExotelError",
+    "Explanation",
+    "Finding",
     "InternalServerError",
     "InvalidParameterError",
     "ItemOutcome",
@@ -68,4 +73,5 @@ __all__ = [
     "UnprocessableEntityError",
     "WhitelistedIp",
     "__version__",
+    "explain",
 ]

@@ -24,6 +24,7 @@ from ._config import (
     ssl_context_for,
     with_max_retries,
 )
+from ._diagnosis import Diagnosis, diagnose
 from ._exceptions import ConfigurationError
 from ._provision import ProvisionReport, TrunkSpec, provision
 from ._resources import (
@@ -270,6 +271,31 @@ class AsyncTrunkingClient:
         return await provision(
             self, spec, trunk_sid=trunk_sid, dry_run=dry_run, concurrency=concurrency
         )
+
+    async def diagnose(self, trunk_sid: str, *, probe: bool = False) -> Diagnosis:
+        """Tell why calls on a trunk will fail, before a call does.
+
+        Reads the trunk's numbers, whitelisted IPs, destinations and SIP credentials once and
+        checks them against the reference's troubleshooting rules: no number mapped, no
+        destination (no inbound calls), no whitelisted IP (no outbound calls), a destination
+        IP no whitelisted range covers, TLS on 5060 or TCP on 5061, no SIP credentials, ...
+        Each :class:`Finding` has a stable ``code``, a severity, a message and the fix.
+
+        Args:
+            trunk_sid: The trunk.
+            probe: Also try the destinations from this machine, each within a few seconds:
+                DNS, a TCP connect, and for ``transport=tls`` a handshake that checks the
+                certificate (with this client's ``verify`` settings), its host name and its
+                expiry.
+
+        Returns:
+            The findings, errors first; ``.ok`` when none is an error.
+
+        Raises:
+            InvalidParameterError: a bad ``trunk_sid``, before anything is sent.
+            NotFoundError: the trunk does not exist.
+        """
+        return await diagnose(self, trunk_sid, probe=probe)
 
     async def aclose(self) -> None:
         """Close the SDK's HTTP client and its connections (not an ``http_client=`` of yours)."""

@@ -27,7 +27,10 @@ PUBLIC_NAMES = [
     "ConflictError",
     "Credentials",
     "DestinationUri",
+    "Diagnosis",
     "ExotelError",
+    "Explanation",
+    "Finding",
     "InternalServerError",
     "InvalidParameterError",
     "ItemOutcome",
@@ -49,6 +52,7 @@ PUBLIC_NAMES = [
     "UnprocessableEntityError",
     "WhitelistedIp",
     "__version__",
+    "explain",
 ]
 #: Every name API.md promises is importable from ``exotel_trunking`` itself.
 CONTRACT_NAMES = {
