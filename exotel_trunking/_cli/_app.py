@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from itertools import islice
 from typing import Any, NoReturn, TypeVar
 
 import anyio
@@ -22,6 +23,7 @@ from .._exceptions import (
     ConfigurationError,
     ExotelError,
     InvalidParameterError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from .._models import Credentials
@@ -30,7 +32,7 @@ from .._transport import RateLimit
 T = TypeVar("T")
 
 #: Exit codes, as documented in ``exotel-trunking --help``.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 
 #: What ``--rate-limit`` accepts to turn client-side pacing off.
 _OFF = ("off", "none", "0")
@@ -111,6 +113,51 @@ class Settings:
         sys.exit(code)
 
 
+class GlobalOptionsGroup(click.Group):
+    """A command group whose own options may also follow the subcommand.
+
+    ``exotel-trunking numbers list SID --json`` is read as ``exotel-trunking --json numbers
+    list SID``: the group's options found after the subcommand are moved before it (after
+    the ones already there, so that a later one still wins). A subcommand that parses its
+    own arguments (``emulator``, which has an ``--api-key`` of its own) keeps them all.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoist(ctx, args))
+
+    def _hoist(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name: not (param.is_flag or param.count)
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_eager
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        # The subcommand is the first word that is neither an option nor an option's value.
+        at = 0
+        while at < len(args) and args[at].startswith("-") and args[at] != "--":
+            at += 2 if takes_value.get(args[at]) else 1
+        if at >= len(args) or args[at] == "--":
+            return args
+        command = self.get_command(ctx, args[at])
+        if command is None or command.context_settings.get("allow_extra_args"):
+            return args
+        moved: list[str] = []
+        rest: list[str] = []
+        tail = iter(args[at + 1 :])
+        for word in tail:
+            if word == "--":
+                rest += [word, *tail]
+                break
+            name, equals, _ = word.partition("=")
+            if name not in takes_value or (equals and not takes_value[name]):
+                rest.append(word)
+                continue
+            moved.append(word)
+            if takes_value[name] and not equals:
+                moved.extend(islice(tail, 1))
+        return [*args[:at], *moved, args[at], *rest]
+
+
 def parse_rate_limit(_: click.Context, __: click.Parameter, value: str | None) -> Any:
     """Parse ``--rate-limit``: ``CALLS/SECONDS[/BURST]`` or ``off``; ``None`` if not given."""
     if value is None:
@@ -145,6 +192,8 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_USAGE
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return EXIT_AUTH
+    if isinstance(error, NotFoundError):
+        return EXIT_NOT_FOUND  # every command's NotFoundError is about its TRUNK_SID
     return EXIT_FAILED
 
 
@@ -160,6 +209,11 @@ def hint_for(error: BaseException) -> str | None:
         return "the API key or token was refused: check EXOTEL_API_KEY and EXOTEL_API_TOKEN"
     if isinstance(error, PermissionDeniedError):
         return "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID"
+    if isinstance(error, NotFoundError):
+        return (
+            "no such trunk on this account: check the trunk sid ('exotel-trunking trunks "
+            "create' prints it) and EXOTEL_ACCOUNT_SID"
+        )
     return None
 
 

@@ -14,16 +14,17 @@ from .._client import AsyncTrunkingClient
 from .._exceptions import APIStatusError, ConflictError, PartialFailureError
 from .._models import Credentials, DestinationUri
 from .._validation import normalize_destination
-from ._app import EXIT_FAILED, Settings, parse_rate_limit, record, run
+from ._app import EXIT_FAILED, GlobalOptionsGroup, Settings, parse_rate_limit, record, run
 from ._apply import apply
 from ._demo import demo
+from ._doctor import doctor, explain_command
 from ._emulator import emulator
 from ._importer import import_command
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=_CONTEXT)
+@click.group(cls=GlobalOptionsGroup, context_settings=_CONTEXT)
 @click.option("--api-key", envvar="EXOTEL_API_KEY", help="API key [env: EXOTEL_API_KEY].")
 @click.option(
     "--api-token",
@@ -68,8 +69,11 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
                  EXOTEL_REGION or EXOTEL_BASE_URL), or the options below.
     Try it:      exotel-trunking demo       (offline, nothing to configure)
                  exotel-trunking emulator   (a local API to point the others at)
-    Exit codes:  0 all good, 1 some items failed, 2 usage or configuration,
-                 3 authentication or permission refused.
+    Check:       exotel-trunking doctor TRUNK_SID   (why calls will fail)
+    Options:     the options below may also follow the subcommand.
+    Exit codes:  0 all good, 1 some items failed (doctor: a problem found),
+                 2 usage or configuration, 3 authentication or permission
+                 refused, 4 no such trunk.
     """
     ctx.obj = Settings(**options)
 
@@ -351,3 +355,5 @@ def alias_set(settings: Settings, trunk_sid: str, phone_number: str) -> None:
 cli.add_command(apply)
 cli.add_command(emulator)
 cli.add_command(demo)
+cli.add_command(doctor)
+cli.add_command(explain_command)

@@ -12,11 +12,13 @@ import click
 from rich.console import Console
 
 from .._client import AsyncTrunkingClient
+from .._diagnosis import Diagnosis
 from .._provision import ProvisionReport, TrunkSpec
 from .._transport import RateLimit, RetryEvent, RetryPolicy
 from ..emulator import Emulator, FaultRule
 from ._app import EXIT_FAILED, Settings
 from ._apply import print_report, report_data
+from ._doctor import diagnosis_data, print_diagnosis
 from ._progress import bulk_progress, follow
 
 _KEY, _TOKEN, _SID = "demo-key", "demo-token", "demo"
@@ -83,7 +85,8 @@ def demo(settings: Settings, count: int, dialect: str, seed: int) -> None:
     The emulator answers with 20-80 ms latency, enforces 120 calls a second, and injects
     503s, 429s, proxy 502 pages and connections dropped after the change was applied. The
     demo creates a trunk, maps the numbers with a live progress bar, brings the trunk to the
-    full spec, prints the PBX settings, then applies the spec again to show nothing changes.
+    full spec, prints the PBX settings, applies the spec again to show nothing changes, and
+    ends with 'exotel-trunking doctor' on the trunk.
     """
     emulator = _emulator(seed, dialect)
     spec = sample_spec(count)
@@ -114,7 +117,7 @@ def demo(settings: Settings, count: int, dialect: str, seed: int) -> None:
         if not settings.as_json:
             console.print(f"[bold]{text}[/]")
 
-    async def run() -> tuple[ProvisionReport, ProvisionReport, ProvisionReport]:
+    async def run() -> tuple[ProvisionReport, ProvisionReport, ProvisionReport, Diagnosis]:
         async with client:
             trunk = await client.trunks.create(spec.name)
             step(f"1. Created trunk {trunk.trunk_name} ({trunk.trunk_sid}).")
@@ -129,9 +132,11 @@ def demo(settings: Settings, count: int, dialect: str, seed: int) -> None:
             step("4. Checking the claims: a dry run, then the same spec applied again.")
             plan = await client.provision(spec, trunk_sid=trunk.trunk_sid, dry_run=True)
             again = await client.provision(spec, trunk_sid=trunk.trunk_sid)
-            return first, plan, again
+            step("5. Checking the trunk for what would make calls fail (doctor).")
+            diagnosis = await client.diagnose(trunk.trunk_sid)
+            return first, plan, again, diagnosis
 
-    first, plan, again = anyio.run(run)
+    first, plan, again, diagnosis = anyio.run(run)
     elapsed = time.monotonic() - started
     sid = first.trunk_sid or ""
     mapped = len(emulator.state.phone_numbers(sid))
@@ -144,12 +149,16 @@ def demo(settings: Settings, count: int, dialect: str, seed: int) -> None:
         "retries": dict(retries),
         "faults_injected": dict(emulator.counters.by_fault),
         "requests": emulator.counters.total,
+        "doctor": diagnosis_data(diagnosis),
     }
     ok = first.ok and not plan.changed and not again.changed and mapped == count
+    ok = ok and diagnosis.ok
     if settings.as_json:
         settings.emit(summary, lambda: None)
     else:
         _print(console, first, plan, again, summary, sip_server=f"{_SID}.pstn.exotel.com")
+        console.print(f"\n[bold]exotel-trunking doctor {sid}[/]")
+        print_diagnosis(console, diagnosis)
     if not ok:
         sys.exit(EXIT_FAILED)
 

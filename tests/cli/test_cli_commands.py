@@ -278,10 +278,11 @@ def test_json_errors_are_one_json_object_on_stdout(run_cli: Cli) -> None:
     assert KEY not in result.stdout  # the key is not echoed either
 
 
-def test_an_unknown_trunk_exits_1(run_cli: Cli) -> None:
+def test_an_unknown_trunk_exits_4_with_a_hint(run_cli: Cli) -> None:
     result = run_cli("numbers", "list", "trnosuch")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert "NotFoundError" in result.stderr
+    assert "hint: no such trunk on this account" in result.stderr
 
 
 def test_error_messages_are_printed_verbatim_not_as_rich_markup(run_cli: Cli) -> None:

@@ -19,6 +19,9 @@ def test_demo_with_50_numbers_finishes_with_exit_0_and_checks_its_claims() -> No
     assert "Plan after applying (--dry-run): nothing to change." in out
     assert "Applying the same spec again: 0 created, changed=False." in out
     assert "PBX settings" in out
+    sid = re.search(r"exotel-trunking doctor (tr\w+)", out)
+    assert sid is not None
+    assert f"Trunk {sid[1]}: no problems found." in out
     assert "mapping numbers" in result.stderr  # the bar, on stderr
     assert "50/50" in result.stderr
 
@@ -32,4 +35,10 @@ def test_demo_json_is_one_document_with_the_same_claims() -> None:
     assert summary["second_apply_changed"] is False
     assert summary["report"]["ok"] is True
     assert summary["report"]["credentials"]["password"] == "********"
+    assert summary["doctor"] == {
+        "trunk_sid": summary["report"]["trunk_sid"],
+        "ok": True,
+        "probed": False,
+        "findings": [],
+    }
     assert result.stderr == ""  # not a terminal: no bar with --json

@@ -133,9 +133,9 @@ def test_a_wrong_token_stops_the_import_with_exit_3_and_says_why(
     assert "EXOTEL_API_TOKEN" in result.stderr
 
 
-def test_an_unknown_trunk_stops_the_import_with_exit_1(run_cli: Cli, tmp_path: Path) -> None:
+def test_an_unknown_trunk_stops_the_import_with_exit_4(run_cli: Cli, tmp_path: Path) -> None:
     path, _ = numbers_csv(tmp_path, {})
-    summary = run_cli.json("numbers", "import", "trnosuch", str(path), expect=1)
+    summary = run_cli.json("numbers", "import", "trnosuch", str(path), expect=4)
     assert summary["error"].startswith("NotFoundError")
     assert summary["created"] == 0
 
