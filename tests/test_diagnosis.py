@@ -61,6 +61,10 @@ def _destination(destination: str) -> Setup:
     return add
 
 
+def _udp_destination(emulator: Emulator, sid: str) -> None:
+    emulator.state.add_destination(sid, "203.0.113.10:5060", allow_udp=True)
+
+
 def _credentials(emulator: Emulator, sid: str) -> None:
     emulator.state.issue_credentials(sid)
 
@@ -180,7 +184,15 @@ async def test_diagnose_of_an_unknown_trunk_raises_not_found() -> None:
             await client.diagnose("trnope")
 
 
-# -- pure checks: what the emulator cannot hold (the live service's UDP, unreadable text) --
+async def test_a_destination_naming_no_transport_is_udp_and_worth_knowing() -> None:
+    diagnosis = await diagnosis_of(*HEALTHY, _udp_destination)
+    [finding] = diagnosis.findings
+    assert (finding.code, finding.severity) == ("udp_destination", "info")
+    assert finding.item == "sip:203.0.113.10:5060"
+    assert diagnosis.ok
+
+
+# -- pure checks: what no service would list (text without host:port) -----------------------
 
 
 def _snapshot(*destinations: str) -> TrunkSnapshot:
@@ -189,11 +201,6 @@ def _snapshot(*destinations: str) -> TrunkSnapshot:
         for i, d in enumerate(destinations)
     )
     return TrunkSnapshot("tr1", destinations=records)
-
-
-def test_a_destination_without_transport_is_udp_and_worth_knowing() -> None:
-    findings = check_snapshot(_snapshot("sip:203.0.113.10:5060"))
-    assert [(f.code, f.severity) for f in findings if f.item] == [("udp_destination", "info")]
 
 
 def test_a_destination_without_host_and_port_is_unreadable() -> None:

@@ -278,7 +278,10 @@ class ApiApp:
         for item in items:
             try:
                 record = self._state.add_destination(
-                    trunk_sid, item["destination"], require_whitelisted=require
+                    trunk_sid,
+                    item["destination"],
+                    require_whitelisted=require,
+                    allow_udp=self._envelopes.udp_destinations,
                 )
             except EmulatedError as error:
                 outcomes.append(error)

@@ -86,6 +86,8 @@ class Envelopes:
     paged = False
     #: Whether an IP destination must be whitelisted on the trunk first.
     requires_whitelisted_destinations = False
+    #: Whether a destination may name no transport (then it is UDP).
+    udp_destinations = False
 
     def make_ids(self, rng: random.Random) -> IdFactory:
         """The id factory of this dialect, drawing from ``rng``."""
@@ -220,6 +222,7 @@ class LiveEnvelopes(Envelopes):
     name: Dialect = "live"
     paged = True
     requires_whitelisted_destinations = True
+    udp_destinations = True
 
     def __init__(self, account_sid: str) -> None:
         self._account_sid = account_sid

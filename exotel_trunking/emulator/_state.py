@@ -363,7 +363,12 @@ class AccountState:
     # -- destination URIs -----------------------------------------------------------------
 
     def add_destination(
-        self, trunk_sid: str, destination: object, *, require_whitelisted: bool = False
+        self,
+        trunk_sid: str,
+        destination: object,
+        *,
+        require_whitelisted: bool = False,
+        allow_udp: bool = False,
     ) -> DestinationRecord:
         """Add one destination URI (``host:port;transport=tcp|tls``, ``sip:`` optional).
 
@@ -372,14 +377,17 @@ class AccountState:
             destination: The destination; its host is lower-cased.
             require_whitelisted: Refuse an IP host that no whitelisted range covers (the live
                 service's rule; FQDN hosts never need whitelisting).
+            allow_udp: Accept ``host:port`` with no transport, a UDP destination (the live
+                service's rule); it is kept as ``host:port``.
 
         Raises:
             EmulatedError: 404 for an unknown trunk, 400 for an invalid or not whitelisted
                 destination, 409 when the trunk already has it.
         """
         trunk = self.get_trunk(trunk_sid)
+        udp = _udp_destination(destination) if allow_udp else None
         try:
-            normalized = normalize_destination(destination, "destination")
+            normalized = udp or normalize_destination(destination, "destination")
         except InvalidParameterError as error:
             raise EmulatedError.invalid_destination(error) from None
         host = destination_host(normalized)
@@ -492,3 +500,20 @@ def _trunk_snapshot(trunk: TrunkRecord) -> dict[str, Any]:
         "settings": [_record_dict(r) for r in trunk.settings.values()],
         "credentials": None if credentials is None else {"username": credentials.username},
     }
+
+
+_UDP_DESTINATION = re.compile(r"(?:sip:)?(?P<host>[a-z0-9.-]+):(?P<port>\d{1,5})", re.IGNORECASE)
+
+
+def _udp_destination(destination: object) -> str | None:
+    """``host:port`` for a destination that names no transport (UDP), else ``None``."""
+    if not isinstance(destination, str):
+        return None
+    match = _UDP_DESTINATION.fullmatch(destination.strip())
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        return None
+    host = match["host"].lower()
+    labels = host.rstrip(".").split(".")
+    if not all(labels) or any(label.startswith("-") or label.endswith("-") for label in labels):
+        return None
+    return f"{host}:{int(match['port'])}"

@@ -455,3 +455,28 @@ async def test_error_envelopes_carry_null_data(emulator: Emulator) -> None:
         "status": "failure",
         "data": None,
     }
+
+
+async def test_a_destination_naming_no_transport_is_a_udp_destination(emulator: Emulator) -> None:
+    async with api(emulator) as http:
+        sid = await create_trunk(http)
+        await http.post(trunk_url(sid, "whitelisted-ips"), json={"ip": "203.0.113.50", "mask": 32})
+        response = await http.post(
+            trunk_url(sid, "destination-uris"),
+            json={"destinations": [{"destination": "sip:203.0.113.50:5060"}]},
+        )
+    assert response.status_code == 200
+    assert response.json()["response"][0]["data"]["destination"] == "sip:203.0.113.50:5060"
+
+
+async def test_the_reference_dialect_refuses_a_destination_naming_no_transport() -> None:
+    emulator = make_emulator("reference")
+    async with api(emulator) as http:
+        sid = await create_trunk(http)
+        response = await http.post(
+            trunk_url(sid, "destination-uris"),
+            json={"destinations": [{"destination": "203.0.113.50:5060"}]},
+        )
+    [item] = response.json()["response"]
+    assert (item["status"], item["code"]) == ("failure", 400)
+    assert "transport=tcp" in item["error_data"]["description"]
