@@ -241,14 +241,13 @@ def check_transport_port(snapshot: TrunkSnapshot) -> Iterator[Finding]:
         tls, port = destination.transport == "tls", destination.port
         if tls and port == _SIP_PORT:
             expected = f"TLS on port {_SIP_PORT}, where SIP servers speak plain SIP"
-            fixed = f"{destination.host}:{_SIPS_PORT};transport=tls"
         elif not tls and port == _SIPS_PORT:
             expected = (
                 f"{destination.transport.upper()} on port {_SIPS_PORT}, the SIP-over-TLS port"
             )
-            fixed = f"{destination.host}:{_SIPS_PORT};transport=tls"
         else:
             continue
+        fixed = f"{destination.host}:{_SIPS_PORT};transport=tls"
         yield Finding(
             "transport_port_mismatch",
             "warning",
