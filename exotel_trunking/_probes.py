@@ -44,8 +44,6 @@ _CERT_HAS_EXPIRED = 10
 _HOSTNAME_MISMATCH = 62
 _IP_ADDRESS_MISMATCH = 64
 
-# DER tags read on the way to the certificate's notAfter.
-
 _FIREWALL_FIX = (
     "make sure the PBX listens on port {port} and that its firewall admits TCP to it from "
     "Exotel's signalling addresses (5060 for SIP over TCP, 5061 for SIP over TLS); a firewall "
@@ -80,8 +78,8 @@ async def probe_destinations(
             them.
         verify: How TLS certificates are checked, as the client's ``verify=``: ``True``
             (``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else the system's CAs, as the SDK's
-            own HTTP client), a CA bundle path, an ``ssl.SSLContext``, or ``False`` (neither
-            chain nor host name is checked, but the expiry date still is).
+            own HTTP client), a CA bundle path, an ``ssl.SSLContext``, or ``False`` (nothing
+            is checked, the expiry date included: ``ssl`` then shows no certificate fields).
         per_check_seconds: How long each step of a destination (DNS lookup, TCP connect, TLS
             handshake) may take; 5 s by default. A step that takes longer is a finding.
         now: Returns the current time (timezone-aware), for the expiry date check.

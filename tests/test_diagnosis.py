@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import attrs
+import httpx2
 import pytest
 
 from exotel_trunking import (
@@ -316,3 +318,68 @@ def test_explain_gives_the_live_meaning_where_it_differs() -> None:
     assert "Invalid parameter" in explanation.title
     assert explain("1002") == explanation
     assert explain(" One-Way Audio ") == explain("one_way_audio")
+
+
+async def test_with_whitelisted_ips_missing_credentials_is_only_worth_knowing() -> None:
+    diagnosis = await diagnosis_of(_numbers, _ips, _destination(COVERED))
+    [finding] = diagnosis.findings
+    assert (finding.code, finding.severity) == ("no_credentials", "info")
+    assert diagnosis.ok
+
+
+async def test_with_sip_credentials_a_missing_whitelisted_ip_is_a_warning() -> None:
+    diagnosis = await diagnosis_of(_numbers, _credentials, _destination(COVERED))
+    [finding] = diagnosis.findings
+    assert (finding.code, finding.severity) == ("no_whitelisted_ip", "warning")
+    assert "SIP credentials" in finding.message
+    assert diagnosis.ok
+
+
+async def test_credentials_listed_in_a_shape_this_version_does_not_read_count_as_issued() -> None:
+    # The live service's digest credentials: a user_name and no password (live-api-extended).
+    emulator = Emulator("k", "t", "acme", dialect="live", issue_credentials=False)
+    sid = emulator.state.create_trunk("doctor_test", issue_credentials=False).trunk_sid
+    for setup in HEALTHY[:3]:
+        setup(emulator, sid)
+    live_credentials = {
+        "request_id": "r",
+        "method": "GET",
+        "http_code": 200,
+        "response": [
+            {
+                "code": 200,
+                "status": "success",
+                "error_data": None,
+                "data": {"id": "7", "trunk_sid": sid, "user_name": "pbx", "friendly_name": "x"},
+            }
+        ],
+    }
+    inner = emulator.transport()
+
+    async def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/credentials"):
+            return httpx2.Response(200, json=live_credentials)
+        return await inner.handle_async_request(request)
+
+    transport = httpx2.MockTransport(answer)
+    async with AsyncTrunkingClient("k", "t", "acme", transport=transport, rate_limit=None) as c:
+        diagnosis = await c.diagnose(sid)
+    assert diagnosis.findings == ()
+
+
+def test_a_destination_with_a_port_past_65535_is_unreadable_not_probed() -> None:
+    assert parse_destination("127.0.0.1:99999;transport=tcp") is None
+    findings = check_snapshot(_snapshot("127.0.0.1:99999;transport=tcp"))
+    assert [f.code for f in findings if f.item] == ["unreadable_destination"]
+
+
+def test_the_no_destination_fix_can_be_pasted_into_a_shell() -> None:
+    [finding] = [f for f in check_snapshot(TrunkSnapshot("tr1")) if f.code == "no_destination"]
+    command = shlex.split(finding.fix.split(" or ", 1)[1])
+    assert command == [
+        "exotel-trunking",
+        "destinations",
+        "add",
+        "tr1",
+        "host:5061;transport=tls",
+    ]

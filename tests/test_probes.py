@@ -12,6 +12,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -281,9 +282,21 @@ async def test_tcp_failures_say_what_happened(
     assert f"TCP connection to 127.0.0.1:9 {said}" in found[0].message
 
 
+@pytest.fixture
+def no_such_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lookups of ``*.invalid`` fail here, as a resolver answers them (RFC 6761), unsent."""
+    real = anyio.getaddrinfo
+
+    async def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(anyio, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.usefixtures("no_such_name")
 async def test_host_name_that_does_not_resolve_is_dns_unresolved() -> None:
-    # .invalid never resolves (RFC 6761): without a network the lookup fails at once, and the
-    # short bound keeps a slow resolver from holding the test up either way.
     with anyio.fail_after(5):
         found = await probe_destinations(
             destinations("nowhere.invalid:5061;transport=tls"), per_check_seconds=2
@@ -434,6 +447,7 @@ async def test_expiry_is_judged_by_the_injected_clock(
 # Many destinations.
 
 
+@pytest.mark.usefixtures("no_such_name")
 async def test_findings_follow_the_destinations_order(
     closed_port: int, good_cert: trustme.LeafCert, trusting: ssl.SSLContext
 ) -> None:
@@ -460,9 +474,6 @@ async def test_at_most_ten_destinations_are_tried_at_once() -> None:
     assert codes(found) == ["tls_handshake_failed"] * 25
     assert server.peak == 10
     assert elapsed < 25 * 0.3 / 2  # three waves of ten, not one destination after another
-
-
-# The DER reader.
 
 
 # Through the client.

@@ -126,12 +126,7 @@ class GlobalOptionsGroup(click.Group):
         return super().parse_args(ctx, self._hoist(ctx, args))
 
     def _hoist(self, ctx: click.Context, args: list[str]) -> list[str]:
-        takes_value = {
-            name: not (param.is_flag or param.count)
-            for param in self.params
-            if isinstance(param, click.Option) and not param.is_eager
-            for name in (*param.opts, *param.secondary_opts)
-        }
+        takes_value = _options_taking_values(self)
         # The subcommand is the first word that is neither an option nor an option's value.
         at = 0
         while at < len(args) and args[at].startswith("-") and args[at] != "--":
@@ -141,6 +136,7 @@ class GlobalOptionsGroup(click.Group):
         command = self.get_command(ctx, args[at])
         if command is None or command.context_settings.get("allow_extra_args"):
             return args
+        own = _options_taking_values(command, nested=True)
         moved: list[str] = []
         rest: list[str] = []
         tail = iter(args[at + 1 :])
@@ -149,12 +145,18 @@ class GlobalOptionsGroup(click.Group):
                 rest += [word, *tail]
                 break
             name, equals, _ = word.partition("=")
+            if own.get(name) and not equals:
+                rest += [word, *islice(tail, 1)]  # the subcommand's option and its value
+                continue
             if name not in takes_value or (equals and not takes_value[name]):
                 rest.append(word)
                 continue
             moved.append(word)
             if takes_value[name] and not equals:
-                moved.extend(islice(tail, 1))
+                value = list(islice(tail, 1))
+                if not value:
+                    raise click.UsageError(f"Option '{name}' requires an argument.", ctx)
+                moved += value
         return [*args[:at], *moved, args[at], *rest]
 
 
@@ -186,14 +188,25 @@ def _loopback(base_url: str | None) -> bool:
         return False
 
 
+#: The live service's error code for a trunk sid that is unknown or another account's (403).
+_FOREIGN_TRUNK = 1003
+
+
+def _trunk_not_found(error: BaseException) -> bool:
+    """A 404, or the live service's 403 with error 1003: a trunk sid unknown or not yours."""
+    return isinstance(error, NotFoundError) or (
+        isinstance(error, PermissionDeniedError) and error.error_code == _FOREIGN_TRUNK
+    )
+
+
 def exit_code_for(error: BaseException) -> int:
     """Map an exception to the command's exit code."""
     if isinstance(error, (ConfigurationError, InvalidParameterError, click.UsageError)):
         return EXIT_USAGE
+    if _trunk_not_found(error):
+        return EXIT_NOT_FOUND  # every command's NotFoundError is about its TRUNK_SID
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return EXIT_AUTH
-    if isinstance(error, NotFoundError):
-        return EXIT_NOT_FOUND  # every command's NotFoundError is about its TRUNK_SID
     return EXIT_FAILED
 
 
@@ -207,13 +220,13 @@ def hint_for(error: BaseException) -> str | None:
         )
     if isinstance(error, AuthenticationError):
         return "the API key or token was refused: check EXOTEL_API_KEY and EXOTEL_API_TOKEN"
+    if _trunk_not_found(error):
+        return (
+            "no such trunk on this account, or not this account's: check the trunk sid "
+            "('exotel-trunking trunks create' prints it) and EXOTEL_ACCOUNT_SID"
+        )
     if isinstance(error, PermissionDeniedError):
         return "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID"
-    if isinstance(error, NotFoundError):
-        return (
-            "no such trunk on this account: check the trunk sid ('exotel-trunking trunks "
-            "create' prints it) and EXOTEL_ACCOUNT_SID"
-        )
     return None
 
 
@@ -255,3 +268,17 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {value}"
     return value
+
+
+def _options_taking_values(command: click.Command, *, nested: bool = False) -> dict[str, bool]:
+    """Each option name of ``command`` (and, ``nested``, of its subcommands): takes a value?"""
+    names = {
+        name: not (param.is_flag or param.count)
+        for param in command.params
+        if isinstance(param, click.Option) and not param.is_eager
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    if nested and isinstance(command, click.Group):
+        for sub in command.commands.values():
+            names = {**_options_taking_values(sub, nested=True), **names}
+    return names

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 from conftest import Cli, Served, lines_of
 
-from exotel_trunking._cli._app import GlobalOptionsGroup
+from exotel_trunking import NotFoundError, PermissionDeniedError
+from exotel_trunking._cli._app import GlobalOptionsGroup, exit_code_for, hint_for
 from exotel_trunking._cli._commands import cli
 from exotel_trunking._cli._doctor import summary
 from exotel_trunking._diagnosis import Diagnosis, Finding
@@ -138,6 +139,18 @@ def test_a_subcommand_that_parses_its_own_options_keeps_them() -> None:
         ]
         # After "--" every word is an argument.
         assert group._hoist(ctx, ["doctor", "--", "--json"]) == ["doctor", "--", "--json"]
+
+
+def test_a_subcommand_options_value_that_looks_like_a_global_option_stays_its_value() -> None:
+    with cli.make_context("exotel-trunking", ["--help"], resilient_parsing=True) as ctx:
+        args = ["numbers", "import", "tr1", "f.csv", "--column", "--json"]
+        assert cli._hoist(ctx, args) == args  # type: ignore[attr-defined]
+
+
+def test_a_global_option_missing_its_value_after_the_subcommand_says_so(run_cli: Cli) -> None:
+    result = run_cli("doctor", "tr1", "--base-url")
+    assert result.exit_code == 2
+    assert "Option '--base-url' requires an argument" in result.output
 
 
 def test_doctor_on_an_unknown_trunk_exits_4_with_the_hint(run_cli: Cli) -> None:
@@ -284,3 +297,19 @@ def test_explain_help_names_every_topic(run_cli: Cli) -> None:
     assert topics
     for topic in topics:
         assert topic in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (PermissionDeniedError("Authorization failed", status_code=403, error_code=1003), 4),
+        (PermissionDeniedError("Access denied", status_code=403, error_code=1011), 3),
+        (NotFoundError("Not Found", status_code=404, error_code=1000), 4),
+    ],
+)
+def test_the_live_403_for_a_trunk_sid_not_yours_exits_4_like_a_404(
+    error: Exception, code: int
+) -> None:
+    assert exit_code_for(error) == code
+    if code == 4:
+        assert "not this account's" in (hint_for(error) or "")
