@@ -28,8 +28,8 @@ def _structure_datetime(value: object, _: type) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
     text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"  # Python 3.10's fromisoformat does not take "Z"
+    if text.endswith("z"):
+        text = text[:-1] + "Z"  # fromisoformat takes "Z" but not its lower case
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # the API's timestamps are UTC
