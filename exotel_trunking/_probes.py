@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import anyio.abc
+import anyio.from_thread
 import httpx2
+from anyio.lowlevel import current_token
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ._config import ssl_context_for
@@ -29,6 +33,7 @@ from ._diagnosis import Destination, Finding, Severity
 __all__ = [
     "DEFAULT_PER_CHECK_SECONDS",
     "EXPIRY_WARNING",
+    "look_up",
     "probe_destinations",
 ]
 
@@ -136,12 +141,15 @@ async def _probe(
             "probed, or check UDP from the PBX's side with a SIP OPTIONS ping",
         )
     if destination.ip is None:
-        failure = await _resolve(destination, seconds)
-        if failure is not None:
-            return failure
+        resolved = await _resolve(destination, seconds)
+        if isinstance(resolved, Finding):
+            return resolved
+        addresses = resolved
+    else:
+        addresses = [destination.host]
     try:
         with anyio.fail_after(seconds):
-            stream = await anyio.connect_tcp(destination.host, destination.port)
+            stream = await _connect(addresses, destination.port)
     except TimeoutError:
         return _unreachable(destination, f"got no answer within {seconds:g} s")
     except OSError as exc:
@@ -152,17 +160,31 @@ async def _probe(
         return await _handshake(stream, destination, context, seconds, now)
 
 
-async def _resolve(destination: Destination, seconds: float) -> Finding | None:
-    """Look the destination's host name up; a finding if it does not resolve in time."""
+async def _connect(addresses: Sequence[str], port: int) -> anyio.abc.SocketStream:
+    """Connect to the first of ``addresses`` that answers (the name is not looked up again).
+
+    Raises:
+        OSError: none of them could be connected to (the last one's error).
+    """
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return await anyio.connect_tcp(address, port)
+        except OSError as exc:
+            error = exc
+    assert error is not None  # getaddrinfo never answers with no address
+    raise error
+
+
+async def _resolve(destination: Destination, seconds: float) -> list[str] | Finding:
+    """The addresses of the destination's host name, or a finding if it has none in time."""
     try:
         with anyio.fail_after(seconds):
-            await anyio.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM)
+            return await look_up(destination.host, destination.port)
     except TimeoutError:
         reason = f"no answer within {seconds:g} s"
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    else:
-        return None
     return _finding(
         destination,
         "dns_unresolved",
@@ -172,6 +194,37 @@ async def _resolve(destination: Destination, seconds: float) -> Finding | None:
         f"publish an A record for {destination.host} pointing at the PBX's public address, "
         "or add the destination by that address instead and remove this one",
     )
+
+
+async def look_up(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, from the system's resolver in a daemon thread of its own.
+
+    A look-up that hangs is left behind when the caller's time is up: unlike a worker of the
+    event loop's thread pool, a daemon thread holds up neither the loop's end nor the
+    program's.
+
+    Raises:
+        OSError: the name does not resolve (``socket.gaierror``).
+    """
+    token = current_token()
+    done = anyio.Event()
+    outcome: list[list[str] | BaseException] = []
+
+    def resolve() -> None:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            outcome.append(list(dict.fromkeys(str(entry[4][0]) for entry in found)))
+        except BaseException as exc:
+            outcome.append(exc)
+        with suppress(RuntimeError):  # the event loop is gone: nobody waits any more
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=resolve, name=f"exotel-trunking look-up {host}", daemon=True).start()
+    await done.wait()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _connect_failure(exc: OSError) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ import trustme
 from anyio.streams.tls import TLSStream
 from cryptography import x509
 
-from exotel_trunking import AsyncTrunkingClient
+from exotel_trunking import AsyncTrunkingClient, _probes
 from exotel_trunking._diagnosis import Destination, Finding, parse_destination
 from exotel_trunking._probes import probe_destinations
 from exotel_trunking.emulator import Emulator
@@ -284,15 +285,15 @@ async def test_tcp_failures_say_what_happened(
 
 @pytest.fixture
 def no_such_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lookups of ``*.invalid`` fail here, as a resolver answers them (RFC 6761), unsent."""
-    real = anyio.getaddrinfo
+    """Look-ups of ``*.invalid`` fail here, as a resolver answers them (RFC 6761), unsent."""
+    real = socket.getaddrinfo
 
-    async def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         if str(host).endswith(".invalid"):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return await real(host, *args, **kwargs)
+        return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(anyio, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.usefixtures("no_such_name")
@@ -508,3 +509,44 @@ async def test_diagnose_with_probe_reports_the_probe_findings(
     assert probed.probed is True
     assert probed.findings[0].item == f"sip:{broken}"  # as the API lists it
     assert not probed.ok
+
+
+def test_a_look_up_that_hangs_is_left_behind_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The resolver hangs for 3 s (nothing is sent: getaddrinfo itself is replaced); the probe
+    # gives up after 0.3 s, and the event loop's end does not wait for the look-up either.
+    real = socket.getaddrinfo
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hangs.invalid":
+            time.sleep(3)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+
+    async def probe() -> list[Finding]:
+        uri = "hangs.invalid:5061;transport=tls"
+        return await probe_destinations(destinations(uri), per_check_seconds=0.3)
+
+    for backend in ("asyncio", "trio"):
+        started = time.monotonic()
+        found = anyio.run(probe, backend=backend)
+        elapsed = time.monotonic() - started
+        assert codes(found) == ["dns_unresolved"]
+        assert "no answer within 0.3 s" in found[0].message
+        assert elapsed < 2.0, backend  # not the 3 s the look-up takes
+
+
+async def test_a_name_with_several_addresses_is_reached_at_the_one_that_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def two_addresses(host: str, port: int) -> list[str]:
+        return ["127.0.0.2", "127.0.0.1"] if host == "pbx.invalid" else [host]
+
+    monkeypatch.setattr(_probes, "look_up", two_addresses)
+    async with serve(until_hang_up) as server:  # listens on 127.0.0.1 only
+        uri = f"pbx.invalid:{server.port};transport=tcp"
+        found = await probe_destinations(destinations(uri), per_check_seconds=1)
+    assert found == []
