@@ -29,6 +29,7 @@ from ._exceptions import (
 from ._explain import Explanation, explain
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
 from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
+from ._sync import TrunkingClient
 from ._transport import RateLimit, RateLimiter, RetryEvent, RetryPolicy
 from ._version import __version__
 
@@ -70,6 +71,7 @@ __all__ = [
     "Trunk",
     "TrunkSetting",
     "TrunkSpec",
+    "TrunkingClient",
     "UnprocessableEntityError",
     "WhitelistedIp",
     "__version__",

@@ -21,6 +21,15 @@ fixtures are available in every test suite without any import:
             trunk = await exotel_client.trunks.create("my_trunk")
             assert exotel_emulator.state.get_trunk(trunk.trunk_sid)
 
+``exotel_sync_client``
+    An open :class:`~exotel_trunking.TrunkingClient` (the synchronous client) talking to
+    ``exotel_emulator`` in process, with the same settings, closed after the test; for plain
+    ``def`` tests of Django or Flask views, scripts and Celery tasks::
+
+        def test_view(exotel_sync_client, exotel_emulator):
+            trunk = exotel_sync_client.trunks.create("my_trunk")
+            assert exotel_emulator.state.get_trunk(trunk.trunk_sid)
+
 How ``exotel_client`` works under both async test plugins
 ---------------------------------------------------------
 An async fixture must be driven by the plugin that runs the test, in the test's own event
@@ -46,13 +55,13 @@ test runs that never use them pay nothing for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pytest
 
 if TYPE_CHECKING:
-    from exotel_trunking import AsyncTrunkingClient
+    from exotel_trunking import AsyncTrunkingClient, TrunkingClient
     from exotel_trunking.emulator import Emulator
 
 try:  # optional: only needed to serve tests that pytest-asyncio runs
@@ -66,6 +75,7 @@ __all__ = [
     "EMULATOR_API_TOKEN",
     "exotel_client",
     "exotel_emulator",
+    "exotel_sync_client",
 ]
 
 #: The credentials the fixtures' emulator accepts and their client sends.
@@ -91,19 +101,34 @@ def exotel_emulator() -> Emulator:
     )
 
 
-def _new_client(emulator: Emulator) -> AsyncTrunkingClient:
-    from exotel_trunking import AsyncTrunkingClient, RetryPolicy  # noqa: PLC0415 - light plugin
+def _client_options(emulator: Emulator) -> dict[str, Any]:
+    from exotel_trunking import RetryPolicy  # noqa: PLC0415 - keep the plugin light
 
-    return AsyncTrunkingClient(
-        api_key=EMULATOR_API_KEY,
-        api_token=EMULATOR_API_TOKEN,
-        account_sid=emulator.account_sid,
-        transport=emulator.transport(),
-        rate_limit=None,
+    return {
+        "api_key": EMULATOR_API_KEY,
+        "api_token": EMULATOR_API_TOKEN,
+        "account_sid": emulator.account_sid,
+        "transport": emulator.transport(),
+        "rate_limit": None,
         # Milliseconds of backoff, so a test that injects a 503 does not sleep for seconds.
         # A Retry-After is still honoured to the letter (the emulator's fault_retry_after).
-        retry=RetryPolicy(initial_delay=0.001, max_delay=0.01),
-    )
+        "retry": RetryPolicy(initial_delay=0.001, max_delay=0.01),
+    }
+
+
+def _new_client(emulator: Emulator) -> AsyncTrunkingClient:
+    from exotel_trunking import AsyncTrunkingClient  # noqa: PLC0415 - keep the plugin light
+
+    return AsyncTrunkingClient(**_client_options(emulator))
+
+
+@pytest.fixture
+def exotel_sync_client(exotel_emulator: Emulator) -> Iterator[TrunkingClient]:
+    """An open ``TrunkingClient`` wired to ``exotel_emulator``, closed after the test."""
+    from exotel_trunking import TrunkingClient  # noqa: PLC0415 - keep the plugin light
+
+    with TrunkingClient(**_client_options(exotel_emulator)) as client:
+        yield client
 
 
 @pytest.fixture

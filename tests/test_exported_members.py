@@ -49,6 +49,7 @@ PUBLIC_NAMES = [
     "Trunk",
     "TrunkSetting",
     "TrunkSpec",
+    "TrunkingClient",
     "UnprocessableEntityError",
     "WhitelistedIp",
     "__version__",

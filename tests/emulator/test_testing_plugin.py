@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exotel_trunking import testing
+from exotel_trunking import TrunkingClient, testing
 from exotel_trunking.emulator import Emulator
 
 
@@ -19,6 +19,14 @@ def test_exotel_emulator_is_a_fresh_reference_emulator(exotel_emulator: Emulator
     assert exotel_emulator.account_sid == testing.EMULATOR_ACCOUNT_SID
     assert exotel_emulator.api_key == testing.EMULATOR_API_KEY
     assert exotel_emulator.state.trunks == []
+
+
+def test_exotel_sync_client_is_an_open_sync_client_on_the_same_emulator(
+    exotel_sync_client: TrunkingClient, exotel_emulator: Emulator
+) -> None:
+    trunk = exotel_sync_client.trunks.create("sync_fixture")
+    assert exotel_emulator.state.get_trunk(trunk.trunk_sid).trunk_name == "sync_fixture"
+    assert exotel_sync_client.config.rate_limit is None
 
 
 CONFTEST = """
