@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
+import httpx2
 from anyio.from_thread import BlockingPortal
 from anyio.lowlevel import current_token
 
@@ -260,7 +261,8 @@ class TrunkingClient:
     without ``await``. Inside it runs one ``AsyncTrunkingClient`` in an event loop of its own,
     on one daemon thread per client: share one client between threads (they share its
     connection pool and rate limiter) rather than making one per request. Use it as a context
-    manager, or call :meth:`close`.
+    manager, or call :meth:`close`. An ``http_client=`` given to it is used in its event loop
+    and closed with it (unlike with the async client): nothing else could close it.
 
     Raises:
         RuntimeError: made or called inside a running event loop (use the async client there).
@@ -278,6 +280,9 @@ class TrunkingClient:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         _refuse_event_loop()
         client = AsyncTrunkingClient(*args, **kwargs)  # configuration errors raise here
+        # An http_client= can be used, and closed, only in this client's event loop: once its
+        # thread has ended nothing could close it, so close() closes it too.
+        self._http_client: httpx2.AsyncClient | None = kwargs.get("http_client")
         self._setup(client, _Loop(), owner=True)
 
     def _setup(self, client: AsyncTrunkingClient, loop: _Loop, *, owner: bool) -> None:
@@ -330,12 +335,17 @@ class TrunkingClient:
         return self._loop.call(self._client.diagnose, trunk_sid, probe=probe)
 
     def close(self) -> None:
-        """Close the connection pool and stop the client's thread (not for derived clients)."""
+        """Close the connection pool (an ``http_client=`` given too) and stop the thread.
+
+        A derived client (:meth:`with_options`) closes nothing.
+        """
         if self._closed or not self._owner:
             return
         self._closed = True
         try:
             self._loop.call(self._client.aclose)
+            if self._http_client is not None:
+                self._loop.call(self._http_client.aclose)
         finally:
             self._loop.stop()
 

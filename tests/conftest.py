@@ -6,6 +6,19 @@ import pytest
 import trustme
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/live/conftest.py: pytest reads options only from the conftests it
+    # loads before parsing, and a bare ``pytest --live`` loads that one too late.
+    parser.addoption(
+        "--live",
+        action="store_true",
+        default=False,
+        help="run tests/live against the Exotel account in EXOTEL_API_KEY, EXOTEL_API_TOKEN "
+        "and EXOTEL_ACCOUNT_SID instead of the served emulator (see the README's "
+        "'Checking against your account')",
+    )
+
+
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Run every ``@pytest.mark.anyio`` test on asyncio and on trio."""

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 
 from exotel_trunking import (
@@ -230,3 +231,20 @@ def test_inside_a_running_event_loop_it_points_to_the_async_client(
         with pytest.raises(RuntimeError, match="use AsyncTrunkingClient"):
             anyio.run(call, backend=backend)
     assert emulator.state.trunks == []
+
+
+def test_an_http_client_given_to_it_is_used_in_its_loop_and_closed_with_it(
+    emulator: Emulator,
+) -> None:
+    seen: list[str] = []
+
+    async def hook(request: httpx2.Request) -> None:
+        seen.append(request.method)
+
+    http_client = httpx2.AsyncClient(
+        transport=emulator.transport(), event_hooks={"request": [hook]}
+    )
+    with TrunkingClient("k", "t", "acme", http_client=http_client, rate_limit=None) as client:
+        client.trunks.create("hooked")
+    assert seen == ["POST"]
+    assert http_client.is_closed  # nothing else could have closed it

@@ -1,0 +1,1 @@
+"""The live contract suite: the ten operations against your account (``--live``) or the emulator."""
