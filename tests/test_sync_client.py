@@ -248,3 +248,46 @@ def test_an_http_client_given_to_it_is_used_in_its_loop_and_closed_with_it(
         client.trunks.create("hooked")
     assert seen == ["POST"]
     assert http_client.is_closed  # nothing else could have closed it
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [
+        (400, "BadRequestError"),
+        (401, "AuthenticationError"),
+        (403, "PermissionDeniedError"),
+        (404, "NotFoundError"),
+        (409, "ConflictError"),
+        (422, "UnprocessableEntityError"),
+        (429, "RateLimitError"),
+        (500, "InternalServerError"),
+    ],
+)
+def test_every_error_status_raises_the_same_class_as_the_async_client(
+    status: int, error_class: str
+) -> None:
+    body = {"request_id": "r", "http_code": status, "response": {"status": "failure"}}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        headers = {"retry-after": "600"} if status == 429 else {}
+        return httpx2.Response(status, json=body, headers=headers)
+
+    options: dict[str, Any] = {
+        "transport": httpx2.MockTransport(answer),
+        "rate_limit": None,
+        "max_retries": 0,
+    }
+
+    async def async_error() -> type[BaseException]:
+        async with AsyncTrunkingClient("k", "t", "acme", **options) as client:
+            try:
+                await client.phone_numbers.list("tr1")
+            except Exception as exc:
+                return type(exc)
+        raise AssertionError("no error")
+
+    expected = anyio.run(async_error)
+    with TrunkingClient("k", "t", "acme", **options) as client, pytest.raises(expected) as caught:
+        client.phone_numbers.list("tr1")
+    assert type(caught.value) is expected
+    assert expected.__name__ == error_class
