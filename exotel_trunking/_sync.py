@@ -21,7 +21,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
@@ -37,6 +37,7 @@ from ._diagnosis import Diagnosis
 from ._exceptions import APIConnectionError
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
 from ._provision import ProvisionReport, TrunkSpec
+from ._transport import RetryPolicy
 
 __all__ = ["TrunkingClient"]
 
@@ -308,13 +309,30 @@ class TrunkingClient:
         """The account this client acts on."""
         return self._client.account_sid
 
-    def with_options(self, **options: Any) -> TrunkingClient:
+    def with_options(
+        self,
+        *,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx2.Timeout | None = None,
+        attempt_timeout: float | EllipsisType | None = ...,
+    ) -> TrunkingClient:
         """A client with other retry or timeout settings sharing this one's pool and thread.
 
-        Takes the options of ``AsyncTrunkingClient.with_options``. Closing it does nothing.
+        As ``AsyncTrunkingClient.with_options``. Closing it does nothing.
         """
         derived = object.__new__(TrunkingClient)
-        derived._setup(self._client.with_options(**options), self._loop, owner=False)
+        derived._http_client = None
+        derived._setup(
+            self._client.with_options(
+                max_retries=max_retries,
+                retry=retry,
+                timeout=timeout,
+                attempt_timeout=attempt_timeout,
+            ),
+            self._loop,
+            owner=False,
+        )
         return derived
 
     def provision(

@@ -87,7 +87,7 @@ def test_every_async_method_has_a_sync_twin_with_the_same_signature(
 
 
 def test_the_clients_own_methods_match_too(client: TrunkingClient) -> None:
-    for name in ("provision", "diagnose"):
+    for name in ("provision", "diagnose", "with_options"):
         expected = inspect.signature(getattr(AsyncTrunkingClient, name))
         actual = inspect.signature(getattr(TrunkingClient, name))
         assert list(actual.parameters) == list(expected.parameters), name
