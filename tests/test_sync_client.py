@@ -43,15 +43,8 @@ def client(emulator: Emulator) -> Iterator[TrunkingClient]:
 
 # -- parity: the same resources, methods and signatures as the async client ----------------
 
-RESOURCES = [
-    "trunks",
-    "phone_numbers",
-    "whitelisted_ips",
-    "destination_uris",
-    "credentials",
-    "settings",
-    "bulk",
-]
+#: Every resource the async client hangs on itself: a new one the sync client lacks fails.
+RESOURCES = list(AsyncTrunkingClient.__annotations__)
 #: Async-only methods, each with its reason.
 ASYNC_ONLY = {
     ("bulk", "stream_phone_numbers"): "an async context manager of outcomes as they finish",
