@@ -30,7 +30,7 @@ from ._explain import Explanation, explain
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
 from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
 from ._sync import TrunkingClient
-from ._transport import RateLimit, RateLimiter, RetryEvent, RetryPolicy
+from ._transport import RateLimit, RateLimiter, RateLimitWait, RetryEvent, RetryPolicy
 from ._version import __version__
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "ProvisionReport",
     "RateLimit",
     "RateLimitError",
+    "RateLimitWait",
     "RateLimiter",
     "ResponseDecodeError",
     "RetryEvent",

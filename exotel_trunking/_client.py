@@ -26,6 +26,7 @@ from ._config import (
 )
 from ._diagnosis import Diagnosis, diagnose
 from ._exceptions import ConfigurationError
+from ._models import Trunk
 from ._provision import ProvisionReport, TrunkSpec, provision
 from ._resources import (
     CredentialsResource,
@@ -39,6 +40,7 @@ from ._transport import (
     LocalRateLimiter,
     RateLimit,
     RateLimiter,
+    RateLimitWait,
     Requester,
     RetryEvent,
     RetryPolicy,
@@ -101,6 +103,9 @@ class AsyncTrunkingClient:
         http_client: Your own ``httpx2.AsyncClient``, used as it is (its proxies, TLS
             settings, hooks and transport); the SDK then does not close it.
         on_retry: Called with a :class:`RetryEvent` before every retry (metrics, alerts).
+        on_rate_limit_wait: Called with a :class:`RateLimitWait` when the client's requests
+            start being held back (after a 429, or an exhausted quota), once per hold:
+            a progress display can say when work resumes.
 
     Raises:
         ConfigurationError: missing credentials, an unknown region, a refused ``base_url``,
@@ -136,6 +141,7 @@ class AsyncTrunkingClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         http_client: httpx2.AsyncClient | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        on_rate_limit_wait: Callable[[RateLimitWait], None] | None = None,
     ) -> None:
         config = ClientConfig.resolve(
             api_key=api_key,
@@ -179,6 +185,7 @@ class AsyncTrunkingClient:
                 attempt_timeout=config.attempt_timeout,
                 max_response_bytes=config.max_response_bytes,
                 on_retry=on_retry,
+                on_rate_limit_wait=on_rate_limit_wait,
             )
         )
 
@@ -245,6 +252,7 @@ class AsyncTrunkingClient:
         dry_run: bool = False,
         *,
         concurrency: int = 20,
+        on_trunk_created: Callable[[Trunk], object] | None = None,
     ) -> ProvisionReport:
         """Bring a trunk to ``spec``: create what is missing, in dependency order.
 
@@ -259,6 +267,10 @@ class AsyncTrunkingClient:
             trunk_sid: The trunk to bring to the spec; overrides ``spec.trunk_sid``.
             dry_run: Read the current state and return the plan without changing anything.
             concurrency: Requests in flight for the bulk steps.
+            on_trunk_created: Called with the new :class:`Trunk` the moment it exists,
+                before anything else is sent (a plain or an async callable), so that you can
+                save its sid: the reference API lists no trunks, and a trunk whose sid is lost
+                cannot be found again. An error it raises stops the provisioning there.
 
         Returns:
             What was created, what already existed and what failed, per kind of item, plus
@@ -269,7 +281,12 @@ class AsyncTrunkingClient:
             AuthenticationError, NotFoundError: nothing can be done on this trunk.
         """
         return await provision(
-            self, spec, trunk_sid=trunk_sid, dry_run=dry_run, concurrency=concurrency
+            self,
+            spec,
+            trunk_sid=trunk_sid,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            on_trunk_created=on_trunk_created,
         )
 
     async def diagnose(self, trunk_sid: str, *, probe: bool = False) -> Diagnosis:

@@ -7,7 +7,8 @@ executor, IPs before destinations, the alias last). Nothing is ever removed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -227,6 +228,7 @@ async def provision(
     trunk_sid: str | None = None,
     dry_run: bool = False,
     concurrency: int = 20,
+    on_trunk_created: Callable[[Trunk], object] | None = None,
 ) -> ProvisionReport:
     """Bring a trunk to ``spec``; see :meth:`AsyncTrunkingClient.provision`."""
     sid = _sid(trunk_sid) or spec.trunk_sid
@@ -242,6 +244,10 @@ async def provision(
             spec.name, nso_code=spec.nso_code, domain_name=spec.domain_name
         )
         sid = report.trunk_sid = report.trunk.trunk_sid
+        if on_trunk_created is not None:
+            handed = on_trunk_created(report.trunk)
+            if inspect.isawaitable(handed):
+                await handed
         have_numbers: set[str] = set()
         have_ips: set[str] = set()
         have_destinations: set[str] = set()

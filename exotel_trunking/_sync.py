@@ -342,10 +342,19 @@ class TrunkingClient:
         dry_run: bool = False,
         *,
         concurrency: int = 20,
+        on_trunk_created: Callable[[Trunk], object] | None = None,
     ) -> ProvisionReport:
-        """Bring a trunk to ``spec``; as ``AsyncTrunkingClient.provision``."""
+        """Bring a trunk to ``spec``; as ``AsyncTrunkingClient.provision``.
+
+        ``on_trunk_created`` is called in the client's event-loop thread.
+        """
         return self._loop.call(
-            self._client.provision, spec, trunk_sid, dry_run, concurrency=concurrency
+            self._client.provision,
+            spec,
+            trunk_sid,
+            dry_run,
+            concurrency=concurrency,
+            on_trunk_created=on_trunk_created,
         )
 
     def diagnose(self, trunk_sid: str, *, probe: bool = False) -> Diagnosis:

@@ -42,6 +42,7 @@ PUBLIC_NAMES = [
     "ProvisionReport",
     "RateLimit",
     "RateLimitError",
+    "RateLimitWait",
     "RateLimiter",
     "ResponseDecodeError",
     "RetryEvent",

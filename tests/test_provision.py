@@ -12,6 +12,7 @@ from exotel_trunking import (
     InternalServerError,
     InvalidParameterError,
     RetryPolicy,
+    Trunk,
 )
 from exotel_trunking._provision import NumberSpec, ProvisionReport, TrunkSpec
 from exotel_trunking.emulator import Emulator
@@ -252,6 +253,50 @@ async def test_a_trunk_without_sip_credentials_reports_none(
 
 
 # -- the spec ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_on_trunk_created_gets_the_new_trunk_before_anything_else_is_sent(
+    client: AsyncTrunkingClient, emulator: Emulator, kind: str
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def record(trunk: Trunk) -> None:
+        seen.append((trunk.trunk_sid, len(emulator.requests)))
+
+    async def record_async(trunk: Trunk) -> None:
+        record(trunk)
+
+    report = await client.provision(
+        tenant(), on_trunk_created=record if kind == "sync" else record_async
+    )
+
+    assert seen == [(report.trunk_sid, 1)]  # only the create had been sent
+    assert len(emulator.requests) > 1
+
+
+async def test_on_trunk_created_is_not_called_for_an_existing_trunk_or_a_plan(
+    client: AsyncTrunkingClient,
+) -> None:
+    calls: list[Trunk] = []
+    sid = (await client.provision(tenant())).trunk_sid
+
+    await client.provision(tenant(), trunk_sid=sid, on_trunk_created=calls.append)
+    await client.provision(tenant(name="other"), dry_run=True, on_trunk_created=calls.append)
+
+    assert calls == []
+
+
+async def test_an_error_from_on_trunk_created_stops_provisioning_with_the_trunk_made(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    def refuse(trunk: Trunk) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await client.provision(tenant(), on_trunk_created=refuse)
+
+    assert [r.method for r in emulator.requests] == ["POST"]
 
 
 def test_spec_normalises_every_item() -> None:

@@ -1,7 +1,7 @@
 """Pacing, sending, decoding, paging and retrying requests: all the SDK does with httpx2."""
 
 from ._envelope import Envelope
-from ._http import Call, Requester, RetryEvent
+from ._http import Call, RateLimitWait, Requester, RetryEvent
 from ._pagination import ListIterator, records
 from ._ratelimit import LocalRateLimiter, RateLimit, RateLimiter
 from ._retry import RetryPolicy
@@ -12,6 +12,7 @@ __all__ = [
     "ListIterator",
     "LocalRateLimiter",
     "RateLimit",
+    "RateLimitWait",
     "RateLimiter",
     "Requester",
     "RetryEvent",

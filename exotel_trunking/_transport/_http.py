@@ -41,7 +41,7 @@ from ._retry import (
     parse_retry_after,
 )
 
-__all__ = ["Call", "Requester", "RetryEvent"]
+__all__ = ["Call", "RateLimitWait", "Requester", "RetryEvent"]
 
 logger = logging.getLogger("exotel_trunking")
 
@@ -55,6 +55,8 @@ _NOT_SENT_ERRORS = (
 #: Failures after which a repeat may find the first attempt applied.
 _MAYBE_APPLIED = frozenset({Failure.UNKNOWN_OUTCOME, Failure.GATEWAY})
 _IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
+#: A hold ending within this many seconds of one already announced is the same hold.
+_HOLD_SLACK = 0.5
 
 
 class AttemptTimeoutError(httpx2.TimeoutException):
@@ -143,6 +145,34 @@ class RetryEvent:
     request_id: str | None = None
 
 
+@attrs.frozen
+class RateLimitWait:
+    """What the ``on_rate_limit_wait`` hook receives when the client's requests are held back.
+
+    It is called once per hold, as it starts (not once per waiting task), so that a progress
+    display can say "rate-limited, resuming in 42 s" instead of standing still. Pacing below
+    ``rate_limit`` is not a hold: it shows as the rate requests go out at.
+
+    Attributes:
+        seconds: How long every new request of the client is held back, from now.
+        reason: ``"429"`` (the API refused a request and said when to come back),
+            ``"quota"`` (an answer said the account's quota resets later), or ``"shared"``
+            (a shared rate limiter reports a hold that another process started).
+        request_id: The request id of the answer that started the hold, if any.
+    """
+
+    seconds: float
+    reason: str
+    request_id: str | None = None
+
+
+@attrs.define
+class _Holds:
+    """When the last announced hold ends; shared by a requester and those derived from it."""
+
+    until: float = float("-inf")
+
+
 class Requester:
     """Carries out :class:`Call` s with one shared ``httpx2.AsyncClient``.
 
@@ -164,6 +194,7 @@ class Requester:
             the answer, or ``None``.
         max_response_bytes: The largest response body read (after decompression).
         on_retry: Called with a :class:`RetryEvent` before every retry.
+        on_rate_limit_wait: Called with a :class:`RateLimitWait` when a hold starts.
         clock, wall_clock, sleep, rand: Injected time and randomness (tests).
     """
 
@@ -180,6 +211,7 @@ class Requester:
         attempt_timeout: float | None,
         max_response_bytes: int,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        on_rate_limit_wait: Callable[[RateLimitWait], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -198,6 +230,8 @@ class Requester:
         self.attempt_timeout = attempt_timeout
         self.max_response_bytes = max_response_bytes
         self._on_retry = on_retry
+        self._on_rate_limit_wait = on_rate_limit_wait
+        self._holds = _Holds()
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -258,7 +292,7 @@ class Requester:
                 # instead of each collecting its own 429 (see _send).
                 pause = delay if delay is not None else result.retry_after
                 if pause is not None:
-                    await self.limiter.cool_down(pause)
+                    await self._hold(pause, "429", _request_id(result.error))
             if delay is None:
                 raise self._final_error(call, result, attempt, reasons)
             self._announce(call, result, attempt, delay)
@@ -339,6 +373,8 @@ class Requester:
                 method=call.method,
                 path=path,
             )
+        if blocked > 0:
+            self._announce_hold(blocked, "shared", None)  # a hold this client did not start
         async with self._slots:
             await self.limiter.acquire()
             if self._clients.is_closed:
@@ -356,8 +392,25 @@ class Requester:
         reset = parse_rate_limit_reset(answer.headers, self._wall_clock)
         if reset:
             # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
-            await self.limiter.cool_down(min(reset, self.retry.max_retry_after))
+            seconds = min(reset, self.retry.max_retry_after)
+            await self._hold(seconds, "quota", None)
         return answer
+
+    async def _hold(self, seconds: float, reason: str, request_id: str | None) -> None:
+        """Hold back every new request of the client for ``seconds``, and say so."""
+        await self.limiter.cool_down(seconds)
+        self._announce_hold(seconds, reason, request_id)
+
+    def _announce_hold(self, seconds: float, reason: str, request_id: str | None) -> None:
+        """Tell the hook about a hold, unless one announced already covers it."""
+        until = self._clock() + seconds
+        if until <= self._holds.until + _HOLD_SLACK:
+            return
+        self._holds.until = until
+        if reason != "429":  # a 429's retry is logged already, with its wait
+            logger.info("rate-limited (%s): requests held back for %.1fs", reason, seconds)
+        if self._on_rate_limit_wait is not None:
+            self._on_rate_limit_wait(RateLimitWait(seconds, reason, request_id))
 
     async def _exchange(
         self, client: httpx2.AsyncClient, request: httpx2.Request, call: Call, path: str
@@ -483,6 +536,10 @@ class Requester:
         exc = cls(message, method=call.method, path=path, attempts=attempts)
         exc.__cause__ = error
         return exc
+
+
+def _request_id(error: Exception) -> str | None:
+    return error.request_id if isinstance(error, APIStatusError) else None
 
 
 def _detail(error: BaseException) -> str:
