@@ -65,13 +65,17 @@ class ItemOutcome(Generic[T]):
 
     Attributes:
         item: The item as given.
-        status: ``"created"``; ``"exists"`` (it was already there: a 409, found by
-            ``skip_existing``, or an earlier duplicate in the same input); ``"invalid"``
-            (refused by validation, never sent); or ``"failed"``.
+        status: ``"created"``; ``"exists"`` (already in place on this trunk: found by
+            ``skip_existing``, or answered 409 and found in the trunk's listing);
+            ``"invalid"`` (refused by validation, never sent); or ``"failed"`` (a number
+            mapped to another trunk is ``"failed"`` with :class:`MappedElsewhereError`).
         value: The record, when known (always for ``"created"``).
         error: For ``"invalid"`` and ``"failed"``: the typed error (API errors carry
             ``attempts`` and ``request_id``).
         index: The item's position in the input.
+        duplicate_of: For a repeat of an earlier item of the same input, the index of its
+            first occurrence, whose outcome it shares (``"exists"`` when that one is in
+            place); ``None`` otherwise.
     """
 
     item: object
@@ -79,6 +83,7 @@ class ItemOutcome(Generic[T]):
     value: T | None = None
     error: Exception | None = None
     index: int = 0
+    duplicate_of: int | None = None
 
     @property
     def ok(self) -> bool:

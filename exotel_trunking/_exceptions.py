@@ -39,6 +39,7 @@ __all__ = [
     "ExotelError",
     "InternalServerError",
     "InvalidParameterError",
+    "MappedElsewhereError",
     "NotFoundError",
     "PartialFailureError",
     "PermissionDeniedError",
@@ -172,6 +173,42 @@ class NotFoundError(APIStatusError):
 
 class ConflictError(APIStatusError):
     """409: the resource already exists (Exotel error 1002 or 1008)."""
+
+
+class MappedElsewhereError(ConflictError):
+    """409 for a number that is mapped to another trunk, not to the one it was mapped to.
+
+    Exotel answers 409 both for a number already on the trunk and for one on another trunk;
+    the bulk helpers and ``provision`` tell the two apart by reading the trunk's numbers, and
+    report this one as ``"failed"`` with this error.
+
+    Attributes:
+        phone_number: The number.
+        trunk_sid: The trunk it was to be mapped to.
+        held_by: The trunk that holds it, when the API said which; else ``None``.
+    """
+
+    def __init__(
+        self,
+        conflict: ConflictError,
+        *,
+        phone_number: str,
+        trunk_sid: str,
+        held_by: str | None = None,
+    ) -> None:
+        self.phone_number = phone_number
+        self.trunk_sid = trunk_sid
+        self.held_by = held_by
+        holder = f"trunk {held_by}" if held_by else "another trunk"
+        super().__init__(
+            f"{phone_number} is mapped to {holder}, not to {trunk_sid}",
+            status_code=conflict.status_code,
+            error_code=conflict.error_code,
+            request_id=conflict.request_id,
+            method=conflict.method,
+            path=conflict.path,
+            attempts=conflict.attempts,
+        )
 
 
 class UnprocessableEntityError(APIStatusError):

@@ -34,6 +34,7 @@ PUBLIC_NAMES = [
     "InternalServerError",
     "InvalidParameterError",
     "ItemOutcome",
+    "MappedElsewhereError",
     "NotFoundError",
     "NumberSpec",
     "PartialFailureError",
