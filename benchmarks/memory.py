@@ -54,9 +54,9 @@ MB = 2**20
 TARGET_MB = 50
 #: Traced growth per extra number under which memory counts as flat: nothing kept per number.
 FLAT_BYTES_PER_NUMBER = 1
-#: What exact duplicate detection may cost per distinct number: the KeySet's 8-byte slots at
-#: 53-80% load, and both tables for the moment it grows.
-DEDUP_BYTES_PER_NUMBER = 25
+#: What exact duplicate detection may cost per distinct number: the KeyMap's 16-byte slots
+#: (key and first index) at 53-80% load, and both tables for the moment it grows.
+DEDUP_BYTES_PER_NUMBER = 50
 
 
 @dataclass

@@ -8,9 +8,15 @@ retry policy: the bulk layer retries nothing itself). Outcomes reach the consume
 of ``concurrency``, in the order items finish.
 
 To find duplicates, each distinct item's key (an int: :mod:`._keyset`) is remembered once it is
-settled: in a :class:`~._keyset.KeySet` if it is in place, with its error if it failed. Items
-failed unsent by a fatal error are not remembered: their duplicates meet the same fatal error.
-With ``deduplicate=False`` nothing is remembered per item.
+settled, with the index of its first occurrence: in a :class:`~._keyset.KeyMap` if it is in
+place, with its error if it failed. Items failed unsent by a fatal error are not remembered:
+their duplicates meet the same fatal error. With ``deduplicate=False`` nothing is remembered
+per item.
+
+A 409 does not by itself mean "in place": Exotel answers 409 for a number already on this
+trunk and for one mapped to another trunk. On the first 409 of a run the trunk's numbers are
+read once (:class:`_TrunkNumbers`) and kept current with what the run maps; a number not
+among them is ``"failed"`` with :class:`MappedElsewhereError`.
 """
 
 from __future__ import annotations
@@ -36,10 +42,11 @@ from ._exceptions import (
     ConflictError,
     ExotelError,
     InvalidParameterError,
+    MappedElsewhereError,
     NotFoundError,
     PermissionDeniedError,
 )
-from ._keyset import KeySet, network_key, phone_key
+from ._keyset import KeyMap, network_key, phone_key
 from ._models import PhoneNumber, WhitelistedIp
 from ._validation import normalize_phone_number, parse_ip, validate_mode, validate_path_segment
 
@@ -75,7 +82,7 @@ class ItemOutcome(Generic[T]):
         index: The item's position in the input.
         duplicate_of: For a repeat of an earlier item of the same input, the index of its
             first occurrence, whose outcome it shares (``"exists"`` when that one is in
-            place); ``None`` otherwise.
+            place; the record is on the first occurrence's outcome); ``None`` otherwise.
     """
 
     item: object
@@ -174,12 +181,17 @@ class _Run(Generic[P, T]):
     existing: dict[int, T]
     #: Whether duplicates are found (and sent once); if not, nothing below is kept per key.
     deduplicate: bool = True
+    #: What a 409 means for an item: in place on this trunk, or a failure (numbers); if not
+    #: given, a 409 means in place.
+    on_conflict: Callable[[int, P, ConflictError], Awaitable[ExotelError | None]] | None = None
+    #: Called with the key of each item created (to keep a listing current).
+    on_created: Callable[[int], None] | None = None
     #: Keys whose first occurrence is in flight, with the duplicates waiting for its outcome.
     in_flight: dict[int, list[tuple[int, object]]] = attrs.Factory(dict)
-    #: Keys settled in place ("created" or "exists").
-    settled: KeySet = attrs.Factory(KeySet)
-    #: Keys whose first occurrence was sent and failed, with its error.
-    failed: dict[int, Exception] = attrs.Factory(dict)
+    #: Keys settled in place ("created" or "exists"), with their first occurrence's index.
+    settled: KeyMap = attrs.Factory(KeyMap)
+    #: Keys whose first occurrence was sent and failed: its error and index.
+    failed: dict[int, tuple[Exception, int]] = attrs.Factory(dict)
     fatal_error: ExotelError | None = None
 
 
@@ -261,7 +273,7 @@ class Bulk:
             deduplicate: Send a number that occurs more than once in the input only once; its
                 later occurrences get the first one's outcome (``"exists"`` if it is in place,
                 else ``"failed"`` with its error). This remembers every distinct number (about
-                15 bytes each; see :meth:`stream_phone_numbers`). Pass ``False`` for input you
+                30 bytes each; see :meth:`stream_phone_numbers`). Pass ``False`` for input you
                 know to be free of duplicates: nothing is remembered, and a duplicate is sent
                 again and comes back ``"exists"`` (the API answers 409).
 
@@ -334,7 +346,7 @@ class Bulk:
                     journal.write(outcome)
 
         What does grow with the input is the record of the numbers already seen, which
-        ``deduplicate`` needs: 10 to 15 bytes per distinct number (up to 25 while that
+        ``deduplicate`` needs: 20 to 30 bytes per distinct number (up to 50 while that
         table grows), plus the error of each number that failed. With
         ``deduplicate=False`` nothing is kept per number and memory stays flat whatever the
         input's size; a duplicate is then sent again and comes back ``"exists"``.
@@ -353,6 +365,18 @@ class Bulk:
         async def send(number: str) -> PhoneNumber:
             return await phone_numbers.map(trunk_sid, number, mode=mode)
 
+        async def listed() -> AsyncIterator[int]:
+            if skip_existing:  # read already: not again
+                for key in existing:
+                    yield key
+                return
+            async for record in phone_numbers.iter(trunk_sid):
+                try:
+                    yield phone_key(record.phone_number)
+                except ValueError:
+                    continue  # not in canonical form: no valid input item equals it
+
+        on_trunk = _TrunkNumbers(trunk_sid, listed)
         async with _execute(
             numbers,
             prepare=_prepare_number,
@@ -361,6 +385,8 @@ class Bulk:
             concurrency=concurrency,
             on_progress=on_progress,
             deduplicate=deduplicate,
+            on_conflict=on_trunk.check,
+            on_created=on_trunk.note,
         ) as stream:
             yield stream
 
@@ -378,7 +404,7 @@ class Bulk:
         """Like :meth:`whitelist_ips`, but yield outcomes as they finish.
 
         Memory is as for :meth:`stream_phone_numbers`: flat with ``deduplicate=False``, else
-        10 to 15 bytes per distinct address or range (up to 25 while that table grows).
+        20 to 30 bytes per distinct address or range (up to 50 while that table grows).
         """
         validate_path_segment(trunk_sid, "trunk_sid")
         whitelisted_ips = self._client.whitelisted_ips
@@ -401,6 +427,46 @@ class Bulk:
             deduplicate=deduplicate,
         ) as stream:
             yield stream
+
+
+class _TrunkNumbers:
+    """Which numbers a trunk holds: read once, on a run's first 409, and kept current.
+
+    Exotel answers 409 both for a number already on the trunk and for one mapped to another;
+    the trunk's own listing tells them apart. It is read once per run (the first conflict
+    reads it, later ones wait for it) and every number the run maps is added to it, so that a
+    409 for a number this run has just mapped still reads as in place. If the read fails, the
+    item that needed it fails with that error and the next conflict reads again.
+    """
+
+    def __init__(self, trunk_sid: str, listed: Callable[[], AsyncIterator[int]]) -> None:
+        self._trunk_sid = trunk_sid
+        self._listed = listed
+        self._keys: KeyMap | None = None  # being filled, or filled once _read is set
+        self._read = False
+        self._lock = anyio.Lock()
+
+    def note(self, key: int) -> None:
+        """Record a number the run mapped (if the listing is read or being read)."""
+        if self._keys is not None:
+            self._keys.add(key)
+
+    async def check(self, key: int, number: str, conflict: ConflictError) -> ExotelError | None:
+        """``None`` if the number is on the trunk, else why it is not (or could not be read)."""
+        async with self._lock:
+            if not self._read:
+                self._keys = KeyMap()
+                try:
+                    async for listed in self._listed():
+                        self._keys.add(listed)
+                except ExotelError as error:
+                    self._keys = None
+                    return error
+                self._read = True
+        assert self._keys is not None
+        if key in self._keys:
+            return None
+        return MappedElsewhereError(conflict, phone_number=number, trunk_sid=self._trunk_sid)
 
 
 def _prepare_number(item: object) -> tuple[int, str]:
@@ -445,12 +511,21 @@ async def _execute(
     concurrency: int,
     on_progress: ProgressCallback | None,
     deduplicate: bool,
+    on_conflict: Callable[[int, P, ConflictError], Awaitable[ExotelError | None]] | None = None,
+    on_created: Callable[[int], None] | None = None,
 ) -> AsyncIterator[BulkStream[T]]:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidParameterError("concurrency", concurrency, "expected an int >= 1")
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     send_out, receive_out = anyio.create_memory_object_stream[ItemOutcome[T]](concurrency)
-    run: _Run[P, T] = _Run(send=send, prepare=prepare, existing=existing, deduplicate=deduplicate)
+    run: _Run[P, T] = _Run(
+        send=send,
+        prepare=prepare,
+        existing=existing,
+        deduplicate=deduplicate,
+        on_conflict=on_conflict,
+        on_created=on_created,
+    )
     source = _Input(items)
     async with anyio.create_task_group() as tg, receive_out:
         for _ in range(concurrency):
@@ -531,7 +606,7 @@ async def _work(
                 # Unsent, and not remembered: a later duplicate meets the same fatal error.
                 outcome = ItemOutcome(item, "failed", error=run.fatal_error, index=index)
             else:
-                outcome = await _attempt(run, item, index, payload)
+                outcome = await _attempt(run, item, index, key, payload)
                 _remember(run, key, outcome)
             await _emit(output, outcome)
             for duplicate_index, duplicate in run.in_flight.pop(key, ()):
@@ -555,22 +630,27 @@ def _settled_outcome(
 ) -> ItemOutcome[T] | None:
     """The outcome of an item whose key is already settled, without sending it; else None."""
     if key in run.existing:
-        return ItemOutcome(item, "exists", value=run.existing[key], index=index)
+        first = run.settled.get(key) if run.deduplicate else None
+        if run.deduplicate and first is None:
+            run.settled.add(key, index)
+        return ItemOutcome(item, "exists", value=run.existing[key], index=index, duplicate_of=first)
     if not run.deduplicate:
         return None
-    error = run.failed.get(key)
-    if error is not None:
-        return ItemOutcome(item, "failed", error=error, index=index)
-    if key in run.settled:
-        return ItemOutcome(item, "exists", index=index)
+    failed = run.failed.get(key)
+    if failed is not None:
+        error, first = failed
+        return ItemOutcome(item, "failed", error=error, index=index, duplicate_of=first)
+    first = run.settled.get(key)
+    if first is not None:
+        return ItemOutcome(item, "exists", index=index, duplicate_of=first)
     return None
 
 
 def _duplicate_outcome(first: ItemOutcome[T], item: object, index: int) -> ItemOutcome[T]:
     """The outcome of a duplicate of the item whose outcome is ``first``."""
     if first.status == "failed":
-        return ItemOutcome(item, "failed", error=first.error, index=index)
-    return ItemOutcome(item, "exists", index=index)
+        return ItemOutcome(item, "failed", error=first.error, index=index, duplicate_of=first.index)
+    return ItemOutcome(item, "exists", index=index, duplicate_of=first.index)
 
 
 def _remember(run: _Run[Any, T], key: int, outcome: ItemOutcome[T]) -> None:
@@ -579,19 +659,30 @@ def _remember(run: _Run[Any, T], key: int, outcome: ItemOutcome[T]) -> None:
         return
     if outcome.status == "failed":
         assert outcome.error is not None
-        run.failed[key] = outcome.error
+        run.failed[key] = (outcome.error, outcome.index)
     else:
-        run.settled.add(key)
+        run.settled.add(key, outcome.index)
 
 
-async def _attempt(run: _Run[P, T], item: object, index: int, payload: P) -> ItemOutcome[T]:
+async def _attempt(
+    run: _Run[P, T], item: object, index: int, key: int, payload: P
+) -> ItemOutcome[T]:
     try:
         value = await run.send(payload)
-    except ConflictError:
-        return ItemOutcome(item, "exists", index=index)
+    except ConflictError as conflict:
+        if run.on_conflict is None:
+            return ItemOutcome(item, "exists", index=index)
+        not_here = await run.on_conflict(key, payload, conflict)
+        if not_here is None:
+            return ItemOutcome(item, "exists", index=index)
+        if isinstance(not_here, _FATAL):  # the trunk's listing could not be read at all
+            run.fatal_error = run.fatal_error or not_here
+        return ItemOutcome(item, "failed", error=not_here, index=index)
     except _FATAL as error:
         run.fatal_error = run.fatal_error or error
         return ItemOutcome(item, "failed", error=error, index=index)
     except ExotelError as error:
         return ItemOutcome(item, "failed", error=error, index=index)
+    if run.on_created is not None:
+        run.on_created(key)
     return ItemOutcome(item, "created", value=value, index=index)

@@ -1,9 +1,10 @@
-"""An exact, compact set of integer keys: what the bulk executor remembers per distinct item.
+"""An exact, compact map of integer keys: what the bulk executor remembers per distinct item.
 
 The keys are numbers and networks packed into one int each (:func:`phone_key`,
 :func:`network_key`), kept in an open-addressing hash table over ``array("Q")`` with linear
-probing: 8 bytes a slot and no Python object per key. Membership is exact (each slot holds the
-whole key), unlike a Bloom filter.
+probing, each with an int value (the bulk executor keeps the index of the item's first
+occurrence): 16 bytes a slot and no Python object per key. Membership is exact (each slot
+holds the whole key), unlike a Bloom filter.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import ipaddress
 import re
 from array import array
 
-__all__ = ["KEY_LIMIT", "KeySet", "network_key", "phone_key"]
+__all__ = ["KEY_LIMIT", "KeyMap", "network_key", "phone_key"]
 
 #: Keys are ints in ``range(KEY_LIMIT)``; a slot stores ``key + 1`` so that 0 can mark it empty.
 KEY_LIMIT = 2**64 - 1
@@ -61,18 +62,19 @@ def network_key(address: str, prefix: int) -> int:
     return int(parsed) << _PREFIX_BITS | prefix
 
 
-class KeySet:
-    """A set of ints from 0 to ``KEY_LIMIT - 1``, exact, at 10-15 bytes per key.
+class KeyMap:
+    """A map from ints in ``range(KEY_LIMIT)`` to ints in ``range(2**64)``, exact and compact.
 
-    The slots are one ``array("Q")`` that grows by half when 80% full, so it holds between
-    10 and 15 bytes per key, and 25 for the moment it takes to grow (old and new tables).
-    Keys cannot be removed.
+    Keys and values are two ``array("Q")`` of the same length, which grow by half when 80%
+    full: 20 to 30 bytes per key, and 50 for the moment it takes to grow (old and new
+    tables). Used as a set, the values are 0. Keys cannot be removed.
     """
 
-    __slots__ = ("_size", "_slots")
+    __slots__ = ("_size", "_slots", "_values")
 
     def __init__(self) -> None:
         self._slots = array("Q", [0]) * _MIN_CAPACITY
+        self._values = array("Q", [0]) * _MIN_CAPACITY
         self._size = 0
 
     def __len__(self) -> int:
@@ -83,20 +85,31 @@ class KeySet:
 
     @property
     def nbytes(self) -> int:
-        """The bytes held by the table's slots."""
-        return len(self._slots) * self._slots.itemsize
+        """The bytes held by the table's keys and values."""
+        return len(self._slots) * (self._slots.itemsize + self._values.itemsize)
 
-    def add(self, key: int) -> None:
-        """Add ``key`` (nothing happens if it is already there).
+    def get(self, key: int) -> int | None:
+        """The value of ``key``, or ``None`` if it is not there."""
+        if not 0 <= key < KEY_LIMIT:
+            return None
+        slot = self._find(key)
+        return self._values[slot] if self._slots[slot] else None
+
+    def add(self, key: int, value: int = 0) -> None:
+        """Add ``key`` with ``value``, unless ``key`` is already there (its value is kept).
 
         Raises:
-            ValueError: if ``key`` is not from 0 to ``KEY_LIMIT - 1``.
+            ValueError: if ``key`` is not from 0 to ``KEY_LIMIT - 1``, or ``value`` is not
+                from 0 to ``2**64 - 1``.
         """
         if not 0 <= key < KEY_LIMIT:
             raise ValueError(f"key out of range: {key!r}")
+        if not 0 <= value <= _MASK64:
+            raise ValueError(f"value out of range: {value!r}")
         slot = self._find(key)
         if self._slots[slot] == 0:
             self._slots[slot] = key + 1
+            self._values[slot] = value
             self._size += 1
             if self._size > _MAX_LOAD * len(self._slots):
                 self._grow()
@@ -117,8 +130,12 @@ class KeySet:
                 slot = 0
 
     def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("Q", [0]) * int(len(old) * _GROWTH)
-        for stored in old:
+        old_slots, old_values = self._slots, self._values
+        capacity = int(len(old_slots) * _GROWTH)
+        self._slots = array("Q", [0]) * capacity
+        self._values = array("Q", [0]) * capacity
+        for stored, value in zip(old_slots, old_values, strict=True):
             if stored:
-                self._slots[self._find(stored - 1)] = stored
+                slot = self._find(stored - 1)
+                self._slots[slot] = stored
+                self._values[slot] = value

@@ -1,4 +1,4 @@
-"""The compact key set behind the bulk executor's duplicate detection, and the keys it holds."""
+"""The compact key map behind the bulk executor's duplicate detection, and the keys it holds."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from exotel_trunking._keyset import _MULTIPLIER, KEY_LIMIT, KeySet, network_key, phone_key
+from exotel_trunking._keyset import _MULTIPLIER, KEY_LIMIT, KeyMap, network_key, phone_key
 
 
 def test_an_empty_set_holds_nothing_not_even_zero() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     assert len(keys) == 0
     assert 0 not in keys
     assert 1 not in keys
@@ -18,7 +18,7 @@ def test_an_empty_set_holds_nothing_not_even_zero() -> None:
 
 
 def test_the_smallest_and_largest_keys_can_be_stored() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     keys.add(0)
     keys.add(KEY_LIMIT - 1)
     assert 0 in keys
@@ -29,7 +29,7 @@ def test_the_smallest_and_largest_keys_can_be_stored() -> None:
 
 
 def test_adding_a_key_twice_keeps_one() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     for _ in range(3):
         keys.add(919876543210)
     assert len(keys) == 1
@@ -37,7 +37,7 @@ def test_adding_a_key_twice_keeps_one() -> None:
 
 @pytest.mark.parametrize("key", [-1, KEY_LIMIT, 2**64])
 def test_keys_out_of_range_are_refused_and_never_members(key: int) -> None:
-    keys = KeySet()
+    keys = KeyMap()
     with pytest.raises(ValueError, match="out of range"):
         keys.add(key)
     assert key not in keys
@@ -48,7 +48,7 @@ def test_membership_stays_exact_across_many_resizes() -> None:
     rng = random.Random(5)
     added = rng.sample(range(10**15), 60_000)
     others = set(rng.sample(range(10**15), 60_000)) - set(added)
-    keys = KeySet()
+    keys = KeyMap()
     first_bytes = keys.nbytes
     for key in added:
         keys.add(key)
@@ -59,25 +59,46 @@ def test_membership_stays_exact_across_many_resizes() -> None:
 
 
 def test_neighbouring_keys_are_told_apart_across_resizes() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     for key in range(0, 40_000, 2):  # the even keys only
         keys.add(key)
     assert all(key in keys for key in range(0, 40_000, 2))
     assert not any(key in keys for key in range(1, 40_000, 2))
 
 
-def test_it_holds_at_most_15_bytes_per_key_once_grown() -> None:
-    keys = KeySet()
+def test_it_holds_at_most_30_bytes_per_key_once_grown() -> None:
+    keys = KeyMap()
     for key in range(100_000):
         keys.add(key * 7919)
         if key >= 1_000:
-            assert keys.nbytes <= 15 * len(keys) + 8
-    assert keys.nbytes >= 10 * len(keys)  # and nothing smaller: the table is at most 80% full
+            assert keys.nbytes <= 30 * len(keys) + 16
+    assert keys.nbytes >= 20 * len(keys)  # and nothing smaller: the table is at most 80% full
+
+
+def test_each_key_keeps_its_first_value_across_resizes() -> None:
+    rng = random.Random(7)
+    keys = KeyMap()
+    reference: dict[int, int] = {}
+    for index in range(30_000):
+        key = rng.randrange(10**15)
+        keys.add(key, index)
+        reference.setdefault(key, index)
+    assert all(keys.get(key) == value for key, value in reference.items())
+    assert keys.get(10**15 + 1) is None
+    assert keys.get(-1) is None
+
+
+@pytest.mark.parametrize("value", [-1, 2**64])
+def test_values_out_of_range_are_refused(value: int) -> None:
+    keys = KeyMap()
+    with pytest.raises(ValueError, match="value out of range"):
+        keys.add(1, value)
+    assert 1 not in keys
 
 
 def test_agrees_with_a_python_set_on_a_dense_range() -> None:
     rng = random.Random(11)
-    keys, reference = KeySet(), set()
+    keys, reference = KeyMap(), set()
     for _ in range(5_000):
         key = rng.randrange(3_000)
         assert (key in keys) == (key in reference)
@@ -88,7 +109,7 @@ def test_agrees_with_a_python_set_on_a_dense_range() -> None:
 
 
 def test_probing_wraps_around_the_end_of_the_table() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     capacity = len(keys._slots)
     last = [k for k in range(5_000) if ((k * _MULTIPLIER) % 2**64) * capacity >> 64 == capacity - 1]
     for key in last[:3]:
@@ -104,7 +125,7 @@ def test_probing_wraps_around_the_end_of_the_table() -> None:
 
 
 def test_numbers_one_digit_apart_get_different_keys() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     keys.add(phone_key("+91987654321"))
     assert phone_key("+91987654321") in keys
     assert phone_key("+919876543210") not in keys
@@ -134,7 +155,7 @@ def test_only_canonical_e164_numbers_have_keys(number: str) -> None:
 
 
 def test_a_range_and_its_bare_network_address_get_different_keys() -> None:
-    keys = KeySet()
+    keys = KeyMap()
     keys.add(network_key("203.0.113.0", 24))
     assert network_key("203.0.113.0", 24) in keys
     assert network_key("203.0.113.0", 32) not in keys
@@ -151,7 +172,7 @@ def test_prefixes_0_and_32_and_everything_between_are_packed_exactly() -> None:
         for prefix in range(33)
     }
     assert len(packed) == 4 * 33
-    keys = KeySet()
+    keys = KeyMap()
     keys.add(network_key("0.0.0.0", 0))
     assert 0 in keys
     assert network_key("0.0.0.0", 32) not in keys

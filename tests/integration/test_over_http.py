@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from exotel_trunking import APIConnectionError, ConflictError, NotFoundError, PartialFailureError
+from exotel_trunking import (
+    APIConnectionError,
+    ConflictError,
+    MappedElsewhereError,
+    NotFoundError,
+    PartialFailureError,
+)
 
 from .support import (
     DIALECTS,
@@ -68,6 +74,25 @@ async def test_errors_over_http_raise_the_same_classes(dialect: str, stack: dict
             with pytest.raises(PartialFailureError) as caught:
                 await client.destination_uris.add(sid, [IP_DESTINATION, FQDN_DESTINATION])
             assert [item for item, _ in caught.value.failed] == [IP_DESTINATION]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_number_on_another_tenants_trunk_fails_over_http(
+    dialect: str, stack: dict[str, Any]
+) -> None:
+    emulator = make_emulator(dialect)
+    async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
+        theirs = (await client.trunks.create("tenant_a")).trunk_sid
+        ours = (await client.trunks.create("tenant_b")).trunk_sid
+        await client.phone_numbers.map(theirs, NUMBERS[0])
+        await client.phone_numbers.map(ours, NUMBERS[1])
+        result = await client.bulk.map_phone_numbers(ours, [NUMBERS[0], NUMBERS[1], NUMBERS[1]])
+    assert [(o.status, o.duplicate_of) for o in result.outcomes] == [
+        ("failed", None),
+        ("exists", None),
+        ("exists", 1),
+    ]
+    assert isinstance(result.outcomes[0].error, MappedElsewhereError)
 
 
 @pytest.mark.parametrize("kind", ["drop_before", "drop_after"])
