@@ -10,6 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import phonenumbers
+from phonenumbers import PhoneMetadata, ValidationResult
+
 from ._exceptions import InvalidParameterError
 
 __all__ = [
@@ -77,13 +80,64 @@ def normalize_phone_number(value: object, argument: str = "phone_number") -> str
     """Return ``value`` in E.164 form, after stripping spaces, dashes, dots and parentheses.
 
     ``"+91 98765-43210"`` becomes ``"+919876543210"``.
+
+    The number must also be *possible* for its country: its length fits the country's
+    numbering plan, as libphonenumber's metadata (the ``phonenumbers`` package) has it. That
+    is a length check, not the stricter check of assigned ranges, which goes stale as
+    countries open new ones.
     """
     number = _require_str(argument, value).translate(_PHONE_PUNCTUATION)
     if not _E164.fullmatch(number):
         raise InvalidParameterError(
             argument, value, "expected E.164: '+' then 7-15 digits, the first not 0"
         )
+    problem = _impossible_for_country(number)
+    if problem is not None:
+        raise InvalidParameterError(argument, value, problem)
     return number
+
+
+_TOO_SHORT_OR_LONG = {
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too short (a local number, without its area code)",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "of a length no number has",
+}
+
+
+def _impossible_for_country(number: str) -> str | None:
+    """Why an E.164 ``number`` cannot exist in its country's numbering plan, or ``None``."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return f"no country has the calling code at the start of {number}"
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason == ValidationResult.IS_POSSIBLE:
+        return None
+    code = parsed.country_code
+    if reason == ValidationResult.INVALID_COUNTRY_CODE:
+        return f"no country has the calling code +{code}"
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = (
+        PhoneMetadata.metadata_for_nongeo_region(code)
+        if region in (phonenumbers.UNKNOWN_REGION, "001")
+        else PhoneMetadata.metadata_for_region(region)
+    )
+    place = f"+{code}" if region in (phonenumbers.UNKNOWN_REGION, "001") else f"{region} (+{code})"
+    digits = len(number) - 1 - len(str(code))
+    lengths = metadata.general_desc.possible_length if metadata is not None else ()
+    expected = f", where numbers have {_lengths(lengths)}" if lengths else ""
+    what = _TOO_SHORT_OR_LONG.get(reason, "not possible")
+    return f"{what} for {place}: {digits} digits after the country code{expected}"
+
+
+def _lengths(lengths: tuple[int, ...]) -> str:
+    ordered = sorted(lengths)
+    if len(ordered) == 1:
+        return str(ordered[0])
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]} to {ordered[-1]}"
+    return ", ".join(map(str, ordered[:-1])) + f" or {ordered[-1]}"
 
 
 def validate_mode(value: object, argument: str = "mode") -> str | None:

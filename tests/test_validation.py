@@ -317,14 +317,38 @@ def test_trunk_names_of_1_to_16_word_characters_are_accepted(name: str) -> None:
         ("+919876543210", "+919876543210"),
         ("+91 98765-43210", "+919876543210"),
         ("+1 (415) 555.0100", "+14155550100"),
-        ("+1234567", "+1234567"),  # 7 digits
-        ("+123456789012345", "+123456789012345"),  # 15 digits
+        ("+6834002", "+6834002"),  # 7 digits: Niue's numbers have 4 after +683
+        ("+491234567890123", "+491234567890123"),  # 15 digits: Germany allows 13 after +49
     ],
 )
 def test_phone_numbers_are_accepted_in_e164_after_stripping_punctuation(
     given: str, normalised: str
 ) -> None:
     assert normalize_phone_number(given) == normalised
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        (
+            "+91-98765-",
+            "too short for IN (+91): 5 digits after the country code, where numbers have 8 to 13",
+        ),
+        ("+9112345678901234", "expected E.164"),
+        (
+            "+1415555267",
+            "too short for US (+1): 9 digits after the country code, where numbers have 10",
+        ),
+        ("+141555526712", "too long for US (+1): 11 digits"),
+        ("+4412345", "a local number, without its area code) for GB (+44)"),
+        ("+99912345678", "no country has the calling code at the start of +99912345678"),
+    ],
+)
+def test_a_number_impossible_for_its_country_is_refused_saying_why(given: str, why: str) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        normalize_phone_number(given)
+    assert why in str(caught.value)
+    assert caught.value.argument == "phone_number"
 
 
 @pytest.mark.parametrize(
