@@ -18,7 +18,7 @@ from ._admin import AdminApi, is_admin_path
 from ._app import ApiApp
 from ._dialects import Dialect, envelopes_for
 from ._errors import EmulatedError
-from ._faults import FaultKind, FaultPlan, FaultRule, ScriptedFault
+from ._faults import FaultKind, FaultPlan, FaultRule, RequestDraws, ScriptedFault
 from ._inspection import ConnectionStats, Counters, RequestRecord
 from ._knobs import Knobs, Latency
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
@@ -74,8 +74,10 @@ class Emulator:
     """An in-memory Exotel account that answers the Voice Trunking API.
 
     Use it in process (``httpx2.AsyncClient(transport=emulator.transport())``) or over real
-    HTTP (``async with emulator.serve() as base_url``). Everything random (ids, passwords,
-    latency jitter, probabilistic faults) comes from one ``random.Random(seed)``.
+    HTTP (``async with emulator.serve() as base_url``). Everything random comes from ``seed``:
+    ids, passwords and latency jitter from one ``random.Random(seed)``, probabilistic faults
+    from draws keyed on the seed and the request, so that concurrent calls meet the same
+    faults run after run.
 
     Args:
         api_key: The Basic-auth username the emulator accepts.
@@ -89,7 +91,8 @@ class Emulator:
         concurrency_limit: Requests in flight beyond this many answer 429.
         faults: Probabilistic faults, e.g. ``{"503": 0.1}`` (see :meth:`set_faults`).
         page_size: Default page size of live list answers.
-        issue_credentials: Whether new trunks get SIP credentials right away.
+        issue_credentials: Whether new trunks get SIP credentials right away; ``None``
+            follows the dialect (reference: yes; live: no, as the live service gives none).
         require_whitelisted_destinations: Refuse IP destinations not whitelisted first;
             ``None`` follows the dialect (live: yes, reference: no).
         slow_seconds: How long a ``slow`` fault delays its answer.
@@ -120,7 +123,7 @@ class Emulator:
         concurrency_limit: int | None = None,
         faults: FaultSpec | None = None,
         page_size: int = 50,
-        issue_credentials: bool = True,
+        issue_credentials: bool | None = None,
         require_whitelisted_destinations: bool | None = None,
         slow_seconds: float = 30.0,
         slow_applies: bool = True,
@@ -165,6 +168,7 @@ class Emulator:
         """(Re)build everything that the seed and a reset start afresh."""
         # Seeded on purpose: reproducible ids and faults; nothing here protects anything.
         self._rng = random.Random(self._seed)  # noqa: S311
+        self._fault_draws = RequestDraws(self._seed)  # per request: see its docstring
         ids = self._envelopes.make_ids(self._rng)
         self.state = AccountState(self._account_sid, ids=ids, now=self._now)
         self._app = ApiApp(
@@ -363,7 +367,10 @@ class Emulator:
             if refusal is not None:
                 exchange = Exchange(refusal)
                 return exchange
-            fault = self.faults.choose(request.method, request.path, self._rng)
+            draw = functools.partial(
+                self._fault_draws.draw, request.method, request.path, request.query, request.body
+            )
+            fault = self.faults.choose(request.method, request.path, draw)
             exchange = await self._respond(request, fault, read_timeout)
             if exchange.response is not None and decision is not None:
                 with_headers = self._with_rate_headers(exchange.response, decision)
@@ -466,7 +473,7 @@ async def _sleep_at_least(seconds: float) -> None:
 
     asyncio's timers fire up to a millisecond or so late on Linux: the selector rounds its wait
     up to whole milliseconds, and CPython's ``epoll.poll`` rounds the result up once more, so
-    ``anyio.sleep(0.05)`` took 51.2 ms (median) here. Latency is the knob a benchmark computes
+    ``anyio.sleep(0.05)`` takes about a millisecond more. Latency is the knob a benchmark computes
     its ideal time from, so the emulator aims a millisecond early and then sleeps out whatever
     is left (none, on asyncio, most of the time).
     """
