@@ -237,13 +237,25 @@ async def test_cancelling_the_batch_stops_sending_promptly(emulator: Emulator) -
     emulator.configure(latency=0.05)
     async with client_for(emulator) as client:
         sid = await new_trunk(client)
+        twenty_done = anyio.Event()
+
+        def on_progress(done: int, total: int | None) -> None:
+            if done >= 20:
+                twenty_done.set()
+
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(
-                    partial(client.bulk.map_phone_numbers, sid, numbers(10_000), concurrency=10)
+                    partial(
+                        client.bulk.map_phone_numbers,
+                        sid,
+                        numbers(10_000),
+                        concurrency=10,
+                        on_progress=on_progress,
+                    )
                 )
-                while (seen := posts(emulator)) < 20:
-                    await anyio.sleep(0.005)
+                await twenty_done.wait()
+                seen = posts(emulator)
                 scope.cancel()
         sent = posts(emulator)
         await anyio.sleep(0.1)
