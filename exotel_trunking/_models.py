@@ -10,7 +10,16 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["Credentials", "DestinationUri", "PhoneNumber", "Trunk", "TrunkSetting", "WhitelistedIp"]
+__all__ = [
+    "Credentials",
+    "DestinationUri",
+    "PhoneNumber",
+    "SipCredential",
+    "Trunk",
+    "TrunkMap",
+    "TrunkSetting",
+    "WhitelistedIp",
+]
 
 
 @attrs.frozen
@@ -123,6 +132,58 @@ class Credentials:
 
     username: str
     password: str = attrs.field(repr=_mask)
+
+
+def _mask_if_set(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@attrs.frozen
+class SipCredential:
+    """A SIP digest credential of a trunk: what a voice-AI platform or PBX authenticates with.
+
+    The service never returns a password. ``password`` holds one only on the result of the
+    call that sent it (``credentials.create``, ``rotate``, or ``update`` with a password): keep
+    it then, it cannot be read back. It never appears in ``repr()`` or ``str()``.
+
+    Attributes:
+        id: The credential's id (``update``, ``rotate`` and ``delete`` take it).
+        trunk_sid: The trunk it belongs to.
+        user_name: The SIP digest user name.
+        friendly_name: A label, if one was given.
+        date_created: When it was created.
+        date_updated: When it was last changed.
+        password: The password this call sent, else ``None``.
+    """
+
+    id: str
+    trunk_sid: str
+    user_name: str
+    friendly_name: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    password: str | None = attrs.field(default=None, repr=_mask_if_set)
+
+
+@attrs.frozen
+class TrunkMap:
+    """Which trunk a phone number (an Exophone) is mapped to: ``trunk_maps.lookup``'s answer.
+
+    Attributes:
+        phone_number: The number, in E.164 form.
+        trunk_sid: The trunk that holds it.
+        id: The mapping's id, where the service reports it.
+        mode: ``"pstn"`` or ``"flow"``, where reported.
+        date_created: When it was mapped, where reported.
+        date_updated: When the mapping was last changed, where reported.
+    """
+
+    phone_number: str
+    trunk_sid: str
+    id: str | None = None
+    mode: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
 
 
 @attrs.frozen

@@ -1,8 +1,9 @@
 """Client-side validation: every argument is checked here before any request is built.
 
 Each function returns the normalised value or raises :class:`InvalidParameterError` naming the
-argument, the refused value and what would be valid. The emulator uses the same rules, so a
-value this module accepts is one the emulated API accepts.
+argument, the refused value and what would be valid (a password is never shown). The emulator
+uses most of these rules too; destinations and SIP credentials it checks its own way, per
+dialect (the reference takes no UDP destination).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ __all__ = [
     "normalize_destination",
     "normalize_phone_number",
     "parse_ip",
+    "validate_friendly_name",
     "validate_mode",
+    "validate_password",
     "validate_path_segment",
     "validate_trunk_name",
+    "validate_user_name",
 ]
 
 _TRUNK_NAME = re.compile(r"[A-Za-z0-9_]{1,16}")
@@ -34,8 +38,14 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -.()\t")
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _DESTINATION = re.compile(
-    r"(?P<host>[^:;]+):(?P<port>[0-9]{1,5});transport=(?P<transport>[A-Za-z]+)"
+    r"(?P<host>[^:;]+):(?P<port>[0-9]{1,5})(?:;transport=(?P<transport>[A-Za-z]+))?"
 )
+#: What a SIP user part carries without escaping (no ``:``, ``@``, spaces).
+_USER_NAME = re.compile(r"[A-Za-z0-9._~+-]+")
+#: Printable ASCII without spaces: what every PBX config, shell and SIP stack takes as is.
+_PASSWORD = re.compile(r"[!-~]+")
+MIN_PASSWORD_LENGTH = 12
+MAX_FRIENDLY_NAME = 32
 _FORBIDDEN_IN_PATH = re.compile(r"[/?#%\s]")
 
 #: Networks that can never be a customer's public SIP server.
@@ -115,7 +125,7 @@ def _impossible_for_country(number: str) -> str | None:
     if reason == ValidationResult.IS_POSSIBLE:
         return None
     code = parsed.country_code
-    if reason == ValidationResult.INVALID_COUNTRY_CODE:
+    if code is None or reason == ValidationResult.INVALID_COUNTRY_CODE:
         return f"no country has the calling code +{code}"
     region = phonenumbers.region_code_for_country_code(code)
     metadata = (
@@ -125,7 +135,8 @@ def _impossible_for_country(number: str) -> str | None:
     )
     place = f"+{code}" if region in (phonenumbers.UNKNOWN_REGION, "001") else f"{region} (+{code})"
     digits = len(number) - 1 - len(str(code))
-    lengths = metadata.general_desc.possible_length if metadata is not None else ()
+    general = metadata.general_desc if metadata is not None else None
+    lengths = general.possible_length if general is not None else ()
     expected = f", where numbers have {_lengths(lengths)}" if lengths else ""
     what = _TOO_SHORT_OR_LONG.get(reason, "not possible")
     return f"{what} for {place}: {digits} digits after the country code{expected}"
@@ -147,11 +158,14 @@ def validate_mode(value: object, argument: str = "mode") -> str | None:
     raise InvalidParameterError(argument, value, "expected None, 'pstn' or 'flow'")
 
 
-def parse_ip(ip: object, mask: object = None, argument: str = "ip") -> tuple[str, int]:
+def parse_ip(
+    ip: object, mask: object = None, argument: str = "ip", *, public: bool = True
+) -> tuple[str, int]:
     """Return ``(address, mask)`` for a public IPv4 address or CIDR range.
 
     ``ip`` is ``"a.b.c.d"`` or ``"a.b.c.d/nn"``; ``mask`` defaults to 32 for a plain address.
     Giving a CIDR and a different ``mask`` is an error, as are host bits set below the mask.
+    ``public=False`` accepts private and reserved ranges too (to name an entry that exists).
     """
     text = _require_str(argument, ip).strip()
     if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
@@ -183,7 +197,8 @@ def parse_ip(ip: object, mask: object = None, argument: str = "ip") -> tuple[str
             ip,
             f"host bits are set below the /{prefix} mask; did you mean {network.with_prefixlen}?",
         )
-    _require_public(argument, ip, network)
+    if public:
+        _require_public(argument, ip, network)
     return str(address), prefix
 
 
@@ -200,19 +215,29 @@ def _require_public(argument: str, value: object, network: ipaddress.IPv4Network
 
 
 def normalize_destination(value: object, argument: str = "destinations") -> str:
-    """Return a destination as ``host:port;transport=tcp|tls`` (a leading ``sip:`` is stripped)."""
+    """Return a destination as ``host:port`` (UDP) or ``host:port;transport=tcp|tls``.
+
+    A leading ``sip:`` is stripped. The live service takes a destination without
+    ``;transport=`` as UDP, so ``;transport=udp`` is sent in that form: ``host:port``.
+    """
     text = _require_str(argument, value).strip()
     if text[:4].lower() == "sip:":
         text = text[4:]
-    expected = "expected 'host:port;transport=tcp' or ';transport=tls' with port 1-65535"
+    expected = (
+        "expected 'host:port' (UDP), 'host:port;transport=tcp' or ';transport=tls', "
+        "with port 1-65535"
+    )
     match = _DESTINATION.fullmatch(text)
     if match is None:
         raise InvalidParameterError(argument, value, expected)
-    host, port, transport = match["host"], int(match["port"]), match["transport"].lower()
-    if not 1 <= port <= 65535 or transport not in ("tcp", "tls"):
+    host, port, transport = match["host"], int(match["port"]), match["transport"]
+    transport = "udp" if transport is None else transport.lower()
+    if not 1 <= port <= 65535 or transport not in ("udp", "tcp", "tls"):
         raise InvalidParameterError(argument, value, expected)
     if not _is_host(host):
         raise InvalidParameterError(argument, value, "the host must be an IPv4 address or DNS name")
+    if transport == "udp":
+        return f"{host.lower()}:{port}"
     return f"{host.lower()}:{port};transport={transport}"
 
 
@@ -247,3 +272,53 @@ def validate_path_segment(value: object, argument: str) -> str:
             argument, value, "expected a non-empty id without '/', '?', '#', '%', spaces or '..'"
         )
     return text
+
+
+def validate_user_name(value: object, argument: str = "user_name") -> str:
+    """Return ``value`` if it is a SIP digest user name: letters, digits and ``. _ ~ + -``."""
+    name = _require_str(argument, value)
+    if not _USER_NAME.fullmatch(name):
+        raise InvalidParameterError(
+            argument,
+            value,
+            "expected letters, digits and . _ ~ + - (what a SIP user part carries unescaped)",
+        )
+    return name
+
+
+class _Redacted:
+    """Stands for a refused password in an error: the value itself is never shown."""
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+
+def validate_password(value: object, argument: str = "password") -> str:
+    """Return ``value`` if it is a usable SIP password; the error never shows the value.
+
+    At least :data:`MIN_PASSWORD_LENGTH` characters of printable ASCII without spaces: a SIP
+    password guards calls that cost money, and must survive PBX configs and shells unquoted.
+    """
+    if not isinstance(value, str):
+        expected = f"expected a str, got {type(value).__name__}"
+        raise InvalidParameterError(argument, _Redacted(), expected)
+    if len(value) < MIN_PASSWORD_LENGTH or not _PASSWORD.fullmatch(value):
+        raise InvalidParameterError(
+            argument,
+            _Redacted(),
+            f"expected at least {MIN_PASSWORD_LENGTH} printable ASCII characters without "
+            "spaces; leave it out to have a strong one generated",
+        )
+    return value
+
+
+def validate_friendly_name(value: object, argument: str = "friendly_name") -> str | None:
+    """Return ``value`` if it is ``None`` or a label of 1-32 characters."""
+    if value is None:
+        return None
+    label = _require_str(argument, value)
+    if not 1 <= len(label) <= MAX_FRIENDLY_NAME or not label.isprintable():
+        raise InvalidParameterError(
+            argument, value, f"expected 1-{MAX_FRIENDLY_NAME} printable characters, or None"
+        )
+    return label

@@ -129,7 +129,8 @@ async def test_a_429_carries_the_retry_after_the_server_asked_for(
         pytest.param(409, 1008, ConflictError, id="duplicate-409"),
         pytest.param(404, 1003, NotFoundError, id="404"),
         pytest.param(400, 1007, BadRequestError, id="400"),
-        pytest.param(415, 1011, APIStatusError, id="415-unlisted"),
+        pytest.param(415, 1011, BadRequestError, id="415"),
+        pytest.param(418, 1099, APIStatusError, id="418-unlisted"),
         pytest.param(500, 1099, InternalServerError, id="500"),
     ],
 )
@@ -364,6 +365,7 @@ def test_error_statuses_map_to_the_documented_classes() -> None:
         403: PermissionDeniedError,
         404: NotFoundError,
         409: ConflictError,
+        415: BadRequestError,
         422: UnprocessableEntityError,
         429: RateLimitError,
         500: InternalServerError,
@@ -372,6 +374,71 @@ def test_error_statuses_map_to_the_documented_classes() -> None:
     }.items():
         with pytest.raises(error_class):
             decode(status, b"")
+
+
+class LiveError(NamedTuple):
+    status: int
+    code: int  # the envelope's response.code
+    error_code: int
+    message: str
+    description: str
+    error_class: type[APIStatusError]
+
+
+#: The live service's errors as live-api-extended.md captures them, and the class each raises.
+LIVE_ERRORS = [
+    LiveError(404, 404, 1000, "Not Found", "Not Found", NotFoundError),
+    LiveError(
+        400, 400, 1001, "Mandatory Parameter missing", "TrunkName is mandatory", BadRequestError
+    ),
+    LiveError(400, 400, 1002, "Invalid parameter", "Invalid PhoneNumber", BadRequestError),
+    LiveError(403, 403, 1003, "Authorization failed", "Authorization failed", NotFoundError),
+    LiveError(
+        400, 400, 1007, "Invalid request body,failed parsing ", "unexpected EOF", BadRequestError
+    ),
+    LiveError(
+        200, 409, 1008, "Duplicate resource", "Unable to create trunk with name t1", ConflictError
+    ),
+    LiveError(401, 401, 1010, "Authorization failed", "Authorization failed", AuthenticationError),
+    LiveError(415, 415, 1011, "unsupported content type", "text/plain", BadRequestError),
+]
+
+
+@pytest.mark.parametrize("case", LIVE_ERRORS, ids=[str(case.error_code) for case in LIVE_ERRORS])
+def test_each_live_error_code_raises_its_class_with_the_services_words(case: LiveError) -> None:
+    body = wire.failure(
+        "live", case.status, case.error_code, case.message, case.description, code=case.code
+    )
+
+    with pytest.raises(case.error_class) as caught:
+        decode(case.status, json.dumps(body).encode(), method="POST", path="/v2/accounts/a/trunks")
+
+    assert type(caught.value) is case.error_class
+    assert (caught.value.error_code, caught.value.message) == (case.error_code, case.message)
+    assert caught.value.description == case.description
+
+
+def test_both_live_answers_for_an_unknown_trunk_are_not_found_the_403_keeping_its_status() -> None:
+    not_found = wire.failure("live", 404, 1000, "Not Found", "Not Found")
+    not_yours = wire.failure("live", 403, 1003, "Authorization failed", "Authorization failed")
+
+    with pytest.raises(NotFoundError) as first:
+        decode(404, json.dumps(not_found).encode())
+    with pytest.raises(NotFoundError) as second:
+        decode(403, json.dumps(not_yours).encode())
+
+    assert first.value.status_code == 404
+    assert second.value.status_code == 403
+    assert not isinstance(second.value, PermissionDeniedError)
+
+
+def test_the_references_403_is_still_a_permission_error() -> None:
+    body = wire.failure("reference", 403, 1011, "Access denied", "No permission")
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        decode(403, json.dumps(body).encode())
+
+    assert caught.value.error_code == 1011
 
 
 def test_a_redirect_is_an_error_status_not_a_success() -> None:

@@ -15,7 +15,9 @@ from exotel_trunking import (
     DestinationUri,
     PhoneNumber,
     ResponseDecodeError,
+    SipCredential,
     Trunk,
+    TrunkMap,
     TrunkSetting,
     WhitelistedIp,
 )
@@ -292,3 +294,27 @@ def test_credentials_keep_the_real_password_but_never_show_it() -> None:
         assert wire.TRUNK_SID in shown
     assert credentials == Credentials(username=wire.TRUNK_SID, password=wire.SIP_PASSWORD)
     assert credentials != Credentials(username=wire.TRUNK_SID, password="other")
+
+
+def test_a_sip_credential_masks_a_password_it_holds_and_shows_none_as_none() -> None:
+    record = {"id": 1234, "trunk_sid": wire.TRUNK_SID, "user_name": "voicebot", "extra": [1]}
+    listed = structure(record, SipCredential, where="test")
+    created = attrs.evolve(listed, password=wire.SIP_PASSWORD)
+
+    assert (listed.id, listed.password, listed.friendly_name) == ("1234", None, None)
+    assert "password=None" in repr(listed)
+    assert created.password == wire.SIP_PASSWORD
+    for shown in (repr(created), str(created), f"{created!r}"):
+        assert wire.SIP_PASSWORD not in shown
+        assert "password='***'" in shown
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        created.password = "changed"  # type: ignore[misc]
+    assert not hasattr(created, "__dict__")
+
+
+def test_a_trunk_map_needs_a_trunk_sid_and_a_number_and_nothing_else() -> None:
+    assert structure(
+        {"phone_number": "+919876543210", "trunk_sid": "tr1", "unknown": {}}, TrunkMap, where="t"
+    ) == TrunkMap(phone_number="+919876543210", trunk_sid="tr1")
+    with pytest.raises(ResponseDecodeError, match="trunk_sid"):
+        structure({"phone_number": "+919876543210"}, TrunkMap, where="t")

@@ -340,3 +340,67 @@ async def test_nothing_logged_over_a_real_connection_shows_a_secret(
     names = {record.name.split(".")[0] for record in debug_logs.records}
     assert {"exotel_trunking", "httpx2", "httpcore2"} <= names
     assert_no_secret_logged(debug_logs)
+
+
+# -- SIP digest credentials ---------------------------------------------------------------------
+
+#: A password no other text of the test could contain by chance.
+DIGEST_PASSWORD = "Kp4-distinctive-Zx9q-digest"
+
+
+class RecordingTransport(httpx2.AsyncBaseTransport):
+    """Passes requests to ``inner`` and keeps every response body it answered with."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.bodies: list[bytes] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        body = await response.aread()
+        self.bodies.append(body)
+        return httpx2.Response(response.status_code, headers=response.headers, content=body)
+
+
+@pytest.mark.anyio
+async def test_a_sip_password_shows_only_as_the_value_returned_by_the_call_that_set_it(
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    from exotel_trunking.emulator import Emulator  # noqa: PLC0415 - only this test needs it
+
+    emulator = Emulator(wire.API_KEY, wire.API_TOKEN, wire.ACCOUNT_SID, dialect="live")
+    recording = RecordingTransport(emulator.transport())
+    shown: list[str] = []
+    errors: list[BaseException] = []
+    async with wire.make_client(transport=recording, max_retries=2) as client:
+        sid = (await client.trunks.create("voice_ai")).trunk_sid
+        created = await client.credentials.create(sid, "voicebot", DIGEST_PASSWORD)
+        listed = await client.credentials.list(sid)
+        renamed = await client.credentials.update(sid, created.id, friendly_name="bot")
+        for duplicate in (DIGEST_PASSWORD, f"{DIGEST_PASSWORD}2"):  # 409 for the user name
+            with pytest.raises(APIStatusError) as conflict:
+                await client.credentials.create(sid, "voicebot", duplicate)
+            errors.append(conflict.value)
+        emulator.script("POST", "/trunks/*/credentials", "drop_after")
+        with pytest.raises(APIConnectionError) as dropped:  # outcome unknown: not repeated
+            await client.credentials.create(sid, "voicebot2", DIGEST_PASSWORD)
+        errors.append(dropped.value)
+        with pytest.raises(InvalidParameterError) as refused:
+            await client.credentials.create(sid, "voicebot3", f" {DIGEST_PASSWORD}")
+        errors.append(refused.value)
+        shown += [repr(client), repr(client.credentials), repr(emulator), repr(emulator.state)]
+
+    assert created.password == DIGEST_PASSWORD  # the one deliberate display
+    shown += [repr(created), str(created), repr(listed), repr(renamed), pprint.pformat(created)]
+    for error in errors:
+        shown += [str(error), repr(error), "".join(traceback.format_exception(error))]
+    shown += [repr(record.to_dict()) for record in emulator.requests]
+    shown.append(repr(emulator.snapshot()))
+    shown += [body.decode() for body in recording.bodies]  # never echoed by the service
+    shown += [record.getMessage() + repr(vars(record)) for record in debug_logs.records]
+    assert len(recording.bodies) == len(emulator.requests) - 1 == 6  # the drop has no body
+    assert debug_logs.records
+    for text in shown:
+        assert DIGEST_PASSWORD not in text
+    [stored, _] = emulator.state.credentials(sid)  # the dropped create had been applied
+    assert stored.password == DIGEST_PASSWORD  # ...and the service does hold it

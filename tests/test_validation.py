@@ -17,8 +17,10 @@ from exotel_trunking._validation import (
     normalize_destination,
     normalize_phone_number,
     parse_ip,
+    validate_password,
     validate_path_segment,
     validate_trunk_name,
+    validate_user_name,
 )
 
 Call = Callable[[AsyncTrunkingClient], Awaitable[Any]]
@@ -156,13 +158,13 @@ def bad_ips() -> Iterator[Param]:
 BAD_DESTINATIONS = [
     "",
     "203.0.113.50",
-    "203.0.113.50:5061",
     "203.0.113.50;transport=tls",
     "203.0.113.50:0;transport=tls",
     "203.0.113.50:65536;transport=tls",
     "203.0.113.50:99999;transport=tls",
-    "203.0.113.50:5060;transport=udp",
+    "203.0.113.50:0",
     "203.0.113.50:5060;transport=",
+    "203.0.113.50:5060;transport=sctp",
     "203.0.113.50:5061;transport=tls;lr",
     "sip.example.com:5061;transport=ws",
     "sips:sip.example.com:5061;transport=tls",
@@ -187,6 +189,19 @@ def bad_destinations() -> Iterator[Param]:
             "destinations",
             destination,
             "add",
+        )
+    for destination in ["", "203.0.113.50", "x:1;transport=ws", None]:
+        yield case(
+            lambda c, v=destination: c.destination_uris.remove(SID, v),
+            "destination",
+            destination,
+            "remove",
+        )
+        yield case(
+            lambda c, v=destination: c.destination_uris.update(SID, v, weight=1),
+            "destination",
+            destination,
+            "update",
         )
     # one bad item spoils the whole request
     yield case(
@@ -244,6 +259,27 @@ TRUNK_SID_CALLS: dict[str, Callable[[AsyncTrunkingClient, Any], Awaitable[Any]]]
     "destination_uris.iter": lambda c, sid: first(c.destination_uris.iter(sid)),
     "credentials.get": lambda c, sid: c.credentials.get(sid),
     "settings.set_alias": lambda c, sid: c.settings.set_alias(sid, NUMBER),
+    "trunks.get": lambda c, sid: c.trunks.get(sid),
+    "trunks.update": lambda c, sid: c.trunks.update(sid, trunk_name="t2"),
+    "phone_numbers.update": lambda c, sid: c.phone_numbers.update(sid, NUMBER, mode="flow"),
+    "phone_numbers.remove": lambda c, sid: c.phone_numbers.remove(sid, NUMBER),
+    "whitelisted_ips.update": lambda c, sid: c.whitelisted_ips.update(
+        sid, "203.0.113.50", "203.0.113.51"
+    ),
+    "whitelisted_ips.remove": lambda c, sid: c.whitelisted_ips.remove(sid, "203.0.113.50"),
+    "destination_uris.update": lambda c, sid: c.destination_uris.update(
+        sid, "x.example:5060", weight=2
+    ),
+    "destination_uris.remove": lambda c, sid: c.destination_uris.remove(sid, "x.example:5060"),
+    "credentials.create": lambda c, sid: c.credentials.create(sid, "bot"),
+    "credentials.list": lambda c, sid: c.credentials.list(sid),
+    "credentials.iter": lambda c, sid: first(c.credentials.iter(sid)),
+    "credentials.update": lambda c, sid: c.credentials.update(sid, "1234", friendly_name="x"),
+    "credentials.rotate": lambda c, sid: c.credentials.rotate(sid, "1234"),
+    "credentials.delete": lambda c, sid: c.credentials.delete(sid, "1234"),
+    "settings.list": lambda c, sid: c.settings.list(sid),
+    "settings.iter": lambda c, sid: first(c.settings.iter(sid)),
+    "settings.delete": lambda c, sid: c.settings.delete(sid, "trunk_external_alias"),
 }
 
 
@@ -253,7 +289,87 @@ def bad_path_values() -> Iterator[Param]:
             yield case(lambda c, o=operation, v=sid: o(c, v), "trunk_sid", sid, label)
 
 
+def bad_operation_arguments() -> Iterator[Param]:
+    """The further operations' own arguments (live-api-extended.md)."""
+    for name in ["", "my-trunk", None]:
+        yield case(lambda c, v=name: c.trunks.find(v), "trunk_name", name, "find")
+    for name in ["", "my-trunk", "a" * 17]:
+        yield case(
+            lambda c, v=name: c.trunks.update(SID, trunk_name=v), "trunk_name", name, "update"
+        )
+    yield case(lambda c: c.trunks.update(SID), "trunk_name", None, "update-nothing")
+    yield case(lambda c: c.trunks.update(SID, nso_code="ANY ANY"), "nso_code", "ANY ANY", "update")
+    for number in ["", "919876543210", None]:
+        yield case(lambda c, v=number: c.trunk_maps.lookup(v), "phone_number", number, "lookup")
+        yield case(
+            lambda c, v=number: c.phone_numbers.remove(SID, v), "phone_number", number, "remove"
+        )
+    for mode in [None, "PSTN", ""]:
+        yield case(
+            lambda c, v=mode: c.phone_numbers.update(SID, NUMBER, mode=v), "mode", mode, "update"
+        )
+    for ip in ["", "203.0.113.50/24", "example.com", None]:
+        yield case(lambda c, v=ip: c.whitelisted_ips.remove(SID, v), "ip", ip, "remove")
+    for new_ip in ["10.0.0.1", "203.0.113.50/24", None]:
+        yield case(
+            lambda c, v=new_ip: c.whitelisted_ips.update(SID, "203.0.113.50", v),
+            "new_ip",
+            new_ip,
+            "update",
+        )
+    for value in [-1, True, "5", 1.5]:
+        yield case(
+            lambda c, v=value: c.destination_uris.update(SID, "x.example:5060", priority=v),
+            "priority",
+            value,
+            "update",
+        )
+        yield case(
+            lambda c, v=value: c.destination_uris.update(SID, "x.example:5060", weight=v),
+            "weight",
+            value,
+            "update",
+        )
+    yield case(
+        lambda c: c.destination_uris.update(SID, "x.example:5060"), "priority", None, "update"
+    )
+    for user_name in ["", "bot@tenant", "two words", "a:b", None, 7]:
+        yield case(
+            lambda c, v=user_name: c.credentials.create(SID, v), "user_name", user_name, "create"
+        )
+        if user_name is not None:
+            yield case(
+                lambda c, v=user_name: c.credentials.update(SID, "1234", user_name=v),
+                "user_name",
+                user_name,
+                "update",
+            )
+    for label in ["", "x" * 33, "tab\there", 5]:
+        yield case(
+            lambda c, v=label: c.credentials.create(SID, "bot", friendly_name=v),
+            "friendly_name",
+            label,
+            "create",
+        )
+    yield case(lambda c: c.credentials.update(SID, "1234"), "user_name", None, "update-nothing")
+    for name in ["", "a/b", None]:
+        yield case(lambda c, v=name: c.settings.delete(SID, v), "name", name, "delete")
+    for credential_id in ["", "1/2", None]:
+        for label, operation in {
+            "update": lambda c, v: c.credentials.update(SID, v, friendly_name="x"),
+            "rotate": lambda c, v: c.credentials.rotate(SID, v),
+            "delete": lambda c, v: c.credentials.delete(SID, v),
+        }.items():
+            yield case(
+                lambda c, o=operation, v=credential_id: o(c, v),
+                "credential_id",
+                credential_id,
+                label,
+            )
+
+
 INVALID = [
+    *bad_operation_arguments(),
     *bad_trunk_names(),
     *bad_other_create_arguments(),
     *bad_phone_numbers(),
@@ -300,10 +416,70 @@ def test_every_operation_that_takes_a_trunk_sid_is_in_the_table() -> None:
         if not name.startswith("_")
     }
 
-    assert operations - set(TRUNK_SID_CALLS) == {"trunks.create"}
+    assert operations - set(TRUNK_SID_CALLS) == {
+        "trunks.create",
+        "trunks.list",
+        "trunks.iter",
+        "trunks.find",
+    }
+
+
+SECRET = "Zq7-distinctive-secret"  # a password that must never be shown
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "password",
+    [
+        pytest.param("Zq7short", id="under-12"),
+        pytest.param("Zq7 has a space", id="space"),
+        pytest.param("Zq7-distinctive-sécret", id="not-ascii"),
+        pytest.param("", id="empty"),
+    ],
+)
+@pytest.mark.parametrize("operation", ["create", "update"])
+async def test_a_refused_password_is_never_shown_and_nothing_is_sent(
+    password: str, operation: str
+) -> None:
+    fake = wire.FakeExotel()
+
+    async with wire.make_client(fake) as client:
+        call = (
+            client.credentials.create(SID, "bot", password)
+            if operation == "create"
+            else client.credentials.update(SID, "1234", password=password)
+        )
+        with pytest.raises(InvalidParameterError) as caught:
+            await call
+
+    assert fake.requests == []
+    assert caught.value.argument == "password"
+    assert caught.value.value != password
+    assert "password=<redacted> is invalid: expected at least 12" in str(caught.value)
+    if password:
+        assert password not in str(caught.value)
+        assert password not in repr(caught.value)
+
+
+def test_a_password_that_is_not_a_string_is_refused_without_showing_it() -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        validate_password(12345678901234)
+
+    assert "12345678901234" not in str(caught.value)
+    assert "expected a str, got int" in str(caught.value)
 
 
 # -- what is accepted, and how it is normalised -----------------------------------------------
+
+
+@pytest.mark.parametrize("password", [SECRET, "x" * 12, "!#$%&()*+,-./:;<=>?@[]^_`{|}~0"])
+def test_passwords_of_12_printable_ascii_characters_or_more_are_accepted(password: str) -> None:
+    assert validate_password(password) == password
+
+
+@pytest.mark.parametrize("user_name", ["voicebot", "tenant_42", "a.b-c~d+e", "0"])
+def test_sip_user_names_of_unreserved_characters_are_accepted(user_name: str) -> None:
+    assert validate_user_name(user_name) == user_name
 
 
 @pytest.mark.parametrize("name", ["a", "A" * 16, "My_Trunk_01", "_", "0"])
@@ -396,6 +572,10 @@ def test_public_and_documentation_addresses_are_accepted(
         ("pbx.example.com:65535;transport=tls", "pbx.example.com:65535;transport=tls"),
         ("localhost:5060;transport=tcp", "localhost:5060;transport=tcp"),
         ("a-b.example.com.:5060;transport=tcp", "a-b.example.com.:5060;transport=tcp"),
+        # no transport is UDP on the live service; ;transport=udp is sent that way
+        ("203.0.113.50:5060", "203.0.113.50:5060"),
+        ("sip:PBX.example.com:5080", "pbx.example.com:5080"),
+        ("203.0.113.50:5060;transport=UDP", "203.0.113.50:5060"),
     ],
 )
 def test_destinations_are_accepted_without_sip_prefix_in_lower_case(

@@ -4,6 +4,7 @@ from .credentials import CredentialsResource
 from .destination_uris import DestinationUris
 from .phone_numbers import PhoneNumbers
 from .settings import Settings
+from .trunk_maps import TrunkMaps
 from .trunks import Trunks
 from .whitelisted_ips import WhitelistedIps
 
@@ -12,6 +13,7 @@ __all__ = [
     "DestinationUris",
     "PhoneNumbers",
     "Settings",
+    "TrunkMaps",
     "Trunks",
     "WhitelistedIps",
 ]

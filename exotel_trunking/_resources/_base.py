@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .._converter import converter, structure
-from .._transport import Call, ListIterator, Requester, records
+from .._exceptions import APIStatusError, NotFoundError, ResponseDecodeError
+from .._transport import Call, Envelope, ListIterator, Requester, records
 from .._validation import validate_path_segment
 
 T = TypeVar("T")
@@ -22,13 +24,14 @@ class Resource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} account_sid={self._account_sid!r}>"
 
-    def _records(self, path: str) -> ListIterator[dict[str, Any]]:
-        """The raw records of the list at ``path``, page by page, fetched as they are taken."""
-        return records(self._requester, Call("GET", path))
+    def _records(self, call: Call) -> ListIterator[dict[str, Any]]:
+        """The raw records of the list ``call``, page by page, fetched as they are taken."""
+        return records(self._requester, call)
 
-    def _iter(self, path: str, cls: type[T], where: str) -> ListIterator[T]:
-        """The records of the list at ``path`` as ``cls``, page by page, fetched as taken."""
+    def _iter(self, call: Call, cls: type[T]) -> ListIterator[T]:
+        """The records of the list ``call`` as ``cls``, page by page, fetched as taken."""
         hook = converter.get_structure_hook(cls)
+        where = call.operation
 
         def convert(record: dict[str, Any], index: int) -> T:
             try:
@@ -36,10 +39,110 @@ class Resource:
             except Exception:
                 return structure(record, cls, where=where, path=f"$.data[{index}]")
 
-        return ListIterator(self._requester, Call("GET", path), convert)
+        return ListIterator(self._requester, call, convert)
+
+    async def _find(
+        self, listing: Call, match: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """The first raw record of the list ``listing`` that ``match``es, reading no further."""
+        async for record in self._records(listing):
+            if match(record):
+                return record
+        return None
+
+    def _not_on_trunk(self, listing: Call, what: str, hint: str = "") -> NotFoundError:
+        """The error for a record the trunk's listing does not hold (no API error behind it)."""
+        return NotFoundError(
+            f"{what} is not on trunk {listing.trunk_sid} (its listing holds no such record)" + hint,
+            status_code=404,
+            method=listing.method,
+            path=self._requester.account_path + listing.path,
+        )
+
+    async def _remove(self, listing: Call, record: dict[str, Any], operation: str) -> Envelope:
+        """DELETE the record of ``listing`` by its id (``?id=``); a repeat's 404 is success."""
+        record_id = validate_path_segment(str(record.get("id", "")), "id")
+
+        async def already_removed() -> Envelope:
+            return Envelope(request_id=None, data=record)
+
+        call = Call(
+            "DELETE",
+            listing.path,
+            params={"id": record_id},
+            recover=already_removed,
+            recover_on=NotFoundError,
+            operation=operation,
+            template=listing.template,
+            trunk_sid=listing.trunk_sid,
+        )
+        return await self._requester.request(call)
+
+    def _put(self, listing: Call, record_id: str, body: dict[str, Any], operation: str) -> Call:
+        """The PUT of the record ``record_id`` of ``listing`` (repeatable: it sets, not adds)."""
+        segment = quote(validate_path_segment(record_id, "id"), safe="")
+        return Call(
+            "PUT",
+            f"{listing.path}/{segment}",
+            json=body,
+            repeatable=True,
+            operation=operation,
+            template=f"{listing.template}/{{id}}",
+            trunk_sid=listing.trunk_sid,
+        )
 
 
 def trunk_path(trunk_sid: object, *rest: str) -> str:
     """Return ``trunks/{trunk_sid}/...`` with the sid validated and percent-encoded."""
     sid = validate_path_segment(trunk_sid, "trunk_sid")
     return "/".join(("trunks", quote(sid, safe=""), *rest))
+
+
+def list_call(operation: str, trunk_sid: str, part: str) -> Call:
+    """The GET of the list ``trunks/{trunk_sid}/{part}`` (its first page)."""
+    return Call(
+        "GET",
+        trunk_path(trunk_sid, part),
+        operation=operation,
+        template=f"trunks/{{trunk_sid}}/{part}",
+        trunk_sid=trunk_sid,
+    )
+
+
+def first_record(envelope: Envelope) -> dict[str, Any] | None:
+    """The first record an answer holds, wherever it holds it; ``None`` if it holds none.
+
+    For the operations whose answers no capture shows: ``response.data`` as a record or an
+    array, or a list of per-item envelopes (an item that failed raises its error).
+    """
+    if envelope.items is not None:
+        for item in envelope.items:
+            if isinstance(item, APIStatusError):
+                raise item
+            return item
+        return None
+    data = envelope.data
+    if isinstance(data, list):
+        data = next((record for record in data if isinstance(record, dict)), None)
+    return data if isinstance(data, dict) and data else None
+
+
+def decoded(envelope: Envelope, cls: type[T]) -> T | None:
+    """The answer's record as ``cls`` if it holds one that decodes, else ``None``.
+
+    Tolerant decoding for undocumented answers: an empty body, ``data: null`` or a record of
+    another shape is not an error; the caller knows the record some other way.
+    """
+    record = first_record(envelope)
+    if record is None:
+        return None
+    try:
+        return structure(record, cls, where=cls.__name__, request_id=envelope.request_id)
+    except ResponseDecodeError:
+        return None
+
+
+def decoded_or(envelope: Envelope, cls: type[T], fallback: T) -> T:
+    """The answer's record as ``cls`` (see :func:`decoded`), else ``fallback``."""
+    record = decoded(envelope, cls)
+    return fallback if record is None else record

@@ -10,27 +10,30 @@ from .._exceptions import APIStatusError, InvalidParameterError, PartialFailureE
 from .._models import DestinationUri
 from .._transport import Call, Envelope, ListIterator
 from .._validation import normalize_destination
-from ._base import Resource, trunk_path
+from ._base import Resource, decoded, decoded_or, list_call
 
 __all__ = ["DestinationUris"]
 
 
 def _bare(destination: str) -> str:
-    """A destination as compared: no ``sip:`` prefix, lower case."""
+    """A destination as compared: no ``sip:`` prefix, lower case, UDP without ``;transport=``."""
     text = destination.strip().lower()
-    return text[4:] if text.startswith("sip:") else text
+    text = text[4:] if text.startswith("sip:") else text
+    return text.removesuffix(";transport=udp")
 
 
 class DestinationUris(Resource):
-    """Add and list destination URIs."""
+    """Add, list, change and remove destination URIs."""
 
     async def add(self, trunk_sid: str, destinations: str | Sequence[str]) -> list[DestinationUri]:
         """Add one or more destinations in one request.
 
         Args:
             trunk_sid: The trunk.
-            destinations: ``"host:port;transport=tcp|tls"`` or a sequence of them; a leading
-                ``sip:`` is accepted and stripped. An IP host must be whitelisted first.
+            destinations: ``"host:port"`` (UDP), ``"host:port;transport=tcp|tls"``, or a
+                sequence of them; a leading ``sip:`` is accepted and stripped, and
+                ``;transport=udp`` is sent as ``host:port``. An IP host must be whitelisted
+                first.
 
         Returns:
             The created destinations, in the order given.
@@ -40,22 +43,100 @@ class DestinationUris(Resource):
             PartialFailureError: some destinations failed (``.succeeded`` holds the created
                 ones, ``.failed`` the ``(destination, error)`` pairs).
         """
-        path = trunk_path(trunk_sid, "destination-uris")
+        listing = list_call("destination_uris.list", trunk_sid, "destination-uris")
         wanted = _normalize_all(destinations)
 
         async def find_existing() -> Envelope | None:
             existing = {
                 _bare(str(record.get("destination", ""))): record
-                async for record in self._records(path)
+                async for record in self._records(listing)
             }
             if all(item in existing for item in wanted):
                 return Envelope(request_id=None, items=[existing[item] for item in wanted])
             return None
 
         body = {"destinations": [{"destination": item} for item in wanted]}
-        call = Call("POST", path, json=body, repeatable=True, recover=find_existing)
+        call = Call(
+            "POST",
+            listing.path,
+            json=body,
+            repeatable=True,
+            recover=find_existing,
+            operation="destination_uris.add",
+            template=listing.template,
+            trunk_sid=trunk_sid,
+        )
         envelope = await self._requester.request(call)
         return _created(envelope, wanted)
+
+    async def update(
+        self,
+        trunk_sid: str,
+        destination: str,
+        *,
+        priority: int | None = None,
+        weight: int | None = None,
+    ) -> DestinationUri:
+        """Change a destination's routing priority or weight (``PUT .../destination-uris/{id}``).
+
+        Known only from Exotel's Postman collection (which gives no limits): the answer is read
+        if it holds the destination, else the destination is read back from the listing.
+
+        Args:
+            trunk_sid: The trunk.
+            destination: The destination as added (compared as ``add`` normalises it).
+            priority: Lower is preferred; not sent when ``None``.
+            weight: Higher takes more traffic; not sent when ``None``.
+
+        Raises:
+            InvalidParameterError: before sending, for a malformed destination, a priority or
+                weight that is not an int >= 0, or neither of them given.
+            NotFoundError: the destination is not on this trunk, or the trunk does not exist.
+        """
+        listing = list_call("destination_uris.list", trunk_sid, "destination-uris")
+        wanted = normalize_destination(destination, "destination")
+        body = {
+            name: _non_negative(name, value)
+            for name, value in (("priority", priority), ("weight", weight))
+            if value is not None
+        }
+        if not body:
+            raise InvalidParameterError("priority", None, "give priority or weight to change")
+        current = await self._destination(listing, wanted)
+        envelope = await self._requester.request(
+            self._put(listing, current.id, body, "destination_uris.update")
+        )
+        updated = decoded(envelope, DestinationUri)
+        if updated is not None:
+            return updated
+        record = await self._find(listing, lambda r: str(r.get("id")) == current.id)
+        if record is None:
+            raise self._not_on_trunk(listing, wanted)
+        return structure(record, DestinationUri, where="destination_uris.list")
+
+    async def remove(self, trunk_sid: str, destination: str) -> DestinationUri:
+        """Remove a destination (``DELETE .../destination-uris?id=``); return it.
+
+        The SDK finds the destination's id in the trunk's listing. Known only from Exotel's
+        Postman collection: the answer is read if it holds the destination, else the listed one
+        is returned. A repeat after an unknown outcome that answers 404 counts as removed.
+
+        Raises:
+            InvalidParameterError: before sending, for a malformed destination.
+            NotFoundError: the destination is not on this trunk, or the trunk does not exist.
+        """
+        listing = list_call("destination_uris.list", trunk_sid, "destination-uris")
+        wanted = normalize_destination(destination, "destination")
+        current = await self._destination(listing, wanted)
+        envelope = await self._remove(listing, {"id": current.id}, "destination_uris.remove")
+        return decoded_or(envelope, DestinationUri, current)
+
+    async def _destination(self, listing: Call, wanted: str) -> DestinationUri:
+        """The trunk's destination ``wanted`` (normalised), by its listing."""
+        record = await self._find(listing, lambda r: _bare(str(r.get("destination", ""))) == wanted)
+        if record is None:
+            raise self._not_on_trunk(listing, wanted)
+        return structure(record, DestinationUri, where="destination_uris.list")
 
     def iter(self, trunk_sid: str) -> AsyncIterator[DestinationUri]:
         """Iterate over a trunk's destinations, fetching each page as it is reached.
@@ -71,8 +152,14 @@ class DestinationUris(Resource):
 
     def _pages(self, trunk_sid: str) -> ListIterator[DestinationUri]:
         return self._iter(
-            trunk_path(trunk_sid, "destination-uris"), DestinationUri, "destination_uris.list"
+            list_call("destination_uris.list", trunk_sid, "destination-uris"), DestinationUri
         )
+
+
+def _non_negative(argument: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParameterError(argument, value, "expected an int >= 0")
+    return value
 
 
 def _normalize_all(destinations: object) -> list[str]:

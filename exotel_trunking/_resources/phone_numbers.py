@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from .._converter import structure
+from .._exceptions import InvalidParameterError
 from .._models import PhoneNumber
 from .._transport import Call, Envelope, ListIterator
 from .._validation import normalize_phone_number, validate_mode
-from ._base import Resource, trunk_path
+from ._base import Resource, decoded_or, list_call
 
 __all__ = ["PhoneNumbers"]
 
 
 class PhoneNumbers(Resource):
-    """Map phone numbers to trunks."""
+    """Map phone numbers to trunks, change their mode, and unmap them."""
 
     async def map(
         self, trunk_sid: str, phone_number: str, *, mode: str | None = None
@@ -33,23 +34,81 @@ class PhoneNumbers(Resource):
             ConflictError: the number is already mapped.
             NotFoundError: the trunk does not exist.
         """
-        path = trunk_path(trunk_sid, "phone-numbers")
+        listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
         number = normalize_phone_number(phone_number)
         body = {"phone_number": number}
         if validate_mode(mode) is not None:
             body["mode"] = mode  # type: ignore[assignment]
 
         async def find_existing() -> Envelope | None:
-            async for record in self._records(path):
+            async for record in self._records(listing):
                 if record.get("phone_number") == number:
                     return Envelope(request_id=None, data=record)
             return None
 
-        call = Call("POST", path, json=body, repeatable=True, recover=find_existing)
+        call = Call(
+            "POST",
+            listing.path,
+            json=body,
+            repeatable=True,
+            recover=find_existing,
+            operation="phone_numbers.map",
+            template=listing.template,
+            trunk_sid=trunk_sid,
+        )
         envelope = await self._requester.request(call)
         return structure(
             envelope.data, PhoneNumber, where="phone_numbers.map", request_id=envelope.request_id
         )
+
+    async def update(self, trunk_sid: str, phone_number: str, *, mode: str) -> PhoneNumber:
+        """Change the mode of a number mapped to the trunk (``PUT .../phone-numbers/{id}``).
+
+        The SDK finds the mapping's id in the trunk's listing.
+
+        Args:
+            trunk_sid: The trunk.
+            phone_number: The mapped number (punctuation is stripped as for ``map``).
+            mode: ``"pstn"`` or ``"flow"``.
+
+        Raises:
+            InvalidParameterError: before sending, for a bad sid, number or mode.
+            NotFoundError: the number is not mapped to this trunk, or the trunk does not exist.
+        """
+        listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
+        number = normalize_phone_number(phone_number)
+        if mode is None or validate_mode(mode) is None:
+            raise InvalidParameterError("mode", mode, "expected 'pstn' or 'flow'")
+        record = await self._find(listing, lambda r: r.get("phone_number") == number)
+        if record is None:
+            raise self._not_on_trunk(listing, number)
+        mapped = structure(record, PhoneNumber, where="phone_numbers.list")
+        body = {"phone_number": number, "mode": mode}
+        call = self._put(listing, mapped.id, body, "phone_numbers.update")
+        envelope = await self._requester.request(call)
+        return structure(
+            envelope.data, PhoneNumber, where="phone_numbers.update", request_id=envelope.request_id
+        )
+
+    async def remove(self, trunk_sid: str, phone_number: str) -> PhoneNumber:
+        """Unmap a number from the trunk (``DELETE .../phone-numbers?id=``); return its mapping.
+
+        The SDK finds the mapping's id in the trunk's listing. Known only from Exotel's Postman
+        collection: the answer is read if it holds the mapping, else the listed one is returned.
+        A repeat after an unknown outcome that answers 404 counts as removed.
+
+        Raises:
+            InvalidParameterError: before sending, for a bad sid or number.
+            NotFoundError: the number is not mapped to this trunk, or the trunk does not exist.
+        """
+        listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
+        number = normalize_phone_number(phone_number)
+        record = await self._find(listing, lambda r: r.get("phone_number") == number)
+        if record is None:
+            raise self._not_on_trunk(listing, number)
+        mapped = structure(record, PhoneNumber, where="phone_numbers.list")
+        envelope = await self._remove(listing, record, "phone_numbers.remove")
+        return decoded_or(envelope, PhoneNumber, mapped)
 
     def iter(self, trunk_sid: str) -> AsyncIterator[PhoneNumber]:
         """Iterate over the numbers mapped to a trunk, fetching each page as it is reached.
@@ -67,5 +126,4 @@ class PhoneNumbers(Resource):
         return await self._pages(trunk_sid).collect()
 
     def _pages(self, trunk_sid: str) -> ListIterator[PhoneNumber]:
-        path = trunk_path(trunk_sid, "phone-numbers")
-        return self._iter(path, PhoneNumber, "phone_numbers.list")
+        return self._iter(list_call("phone_numbers.list", trunk_sid, "phone-numbers"), PhoneNumber)

@@ -1,19 +1,23 @@
-"""``client.trunks``: create and delete SIP trunks."""
+"""``client.trunks``: create, list, find, change and delete SIP trunks."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
 
 from .._converter import structure
 from .._exceptions import InvalidParameterError, NotFoundError
 from .._models import Trunk
-from .._transport import Call, Envelope
+from .._transport import Call, Envelope, ListIterator
 from .._validation import validate_path_segment, validate_trunk_name
-from ._base import Resource
+from ._base import Resource, decoded
 
 __all__ = ["Trunks"]
 
 
 class Trunks(Resource):
-    """Create and delete trunks."""
+    """Create, list, find, change and delete trunks."""
 
     async def create(
         self, trunk_name: str, *, nso_code: str = "ANY-ANY", domain_name: str | None = None
@@ -44,6 +48,8 @@ class Trunks(Resource):
                 f"the trunk {name!r} may have been created; creating it again answers 409 "
                 "(ConflictError) if it was"
             ),
+            operation="trunks.create",
+            template="trunks",
         )
         envelope = await self._requester.request(call)
         return structure(
@@ -69,8 +75,102 @@ class Trunks(Resource):
             params={"trunk_sid": sid},
             recover=already_deleted,
             recover_on=NotFoundError,
+            operation="trunks.delete",
+            template="trunks",
+            trunk_sid=sid,
         )
         await self._requester.request(call)
+
+    def iter(self) -> AsyncIterator[Trunk]:
+        """Iterate over the account's trunks, fetching each page as it is reached.
+
+        Known from Exotel's sample scripts, with no example answer: both list shapes are read.
+        The reference dialect has no such call; its error is raised.
+        """
+        return self._pages()
+
+    async def list(self) -> list[Trunk]:
+        """Return every trunk of the account (``GET /trunks``, all pages); see :meth:`iter`."""
+        return await self._pages().collect()
+
+    async def find(self, trunk_name: str) -> Trunk | None:
+        """Return the trunk called ``trunk_name``, or ``None``; pages are read until it is found.
+
+        The way back to a trunk whose sid was lost (an interrupted run, a crashed job).
+
+        Raises:
+            InvalidParameterError: before sending, for a name ``create`` would refuse.
+        """
+        name = validate_trunk_name(trunk_name)
+        async for trunk in self._pages():
+            if trunk.trunk_name == name:
+                return trunk
+        return None
+
+    async def get(self, trunk_sid: str) -> Trunk:
+        """Return one trunk (``GET /trunks?trunk_sid=``, the listing's filter).
+
+        Raises:
+            InvalidParameterError: before sending, for a bad ``trunk_sid``.
+            NotFoundError: no trunk of the account has this sid.
+        """
+        sid = validate_path_segment(trunk_sid, "trunk_sid")
+        call = self._listing({"trunk_sid": sid}, operation="trunks.get")
+        # The filter is known from sample scripts only: check every record, not just the first.
+        async for trunk in self._iter(call, Trunk):
+            if trunk.trunk_sid == sid:
+                return trunk
+        raise NotFoundError(
+            f"no trunk of this account has the sid {sid!r}",
+            status_code=404,
+            method="GET",
+            path=self._requester.account_path + call.path,
+        )
+
+    async def update(
+        self, trunk_sid: str, *, trunk_name: str | None = None, nso_code: str | None = None
+    ) -> Trunk:
+        """Rename a trunk or change its NSO code (``PUT /trunks/{trunk_sid}``); send only those.
+
+        Known only from Exotel's Postman collection: the answer is read if it holds the trunk,
+        else the trunk is read back with :meth:`get`.
+
+        Raises:
+            InvalidParameterError: before sending, for a bad sid, name or code, or neither.
+            NotFoundError: the trunk does not exist.
+            ConflictError: another trunk has the name.
+        """
+        sid = validate_path_segment(trunk_sid, "trunk_sid")
+        body: dict[str, Any] = {}
+        if trunk_name is not None:
+            body["trunk_name"] = validate_trunk_name(trunk_name)
+        if nso_code is not None:
+            _require_token("nso_code", nso_code)
+            body["nso_code"] = nso_code
+        if not body:
+            raise InvalidParameterError(
+                "trunk_name", trunk_name, "give trunk_name or nso_code to change"
+            )
+        call = Call(
+            "PUT",
+            f"trunks/{quote(sid, safe='')}",
+            json=body,
+            repeatable=True,
+            operation="trunks.update",
+            template="trunks/{trunk_sid}",
+            trunk_sid=sid,
+        )
+        envelope = await self._requester.request(call)
+        updated = decoded(envelope, Trunk)
+        return updated if updated is not None else await self.get(sid)
+
+    def _listing(
+        self, params: dict[str, str] | None = None, *, operation: str = "trunks.list"
+    ) -> Call:
+        return Call("GET", "trunks", params=params, operation=operation, template="trunks")
+
+    def _pages(self) -> ListIterator[Trunk]:
+        return self._iter(self._listing(), Trunk)
 
 
 def _require_token(argument: str, value: object) -> None:

@@ -14,11 +14,21 @@ from typing import Any
 
 import attrs
 
-from .._exceptions import APIStatusError, ResponseDecodeError, status_error_class
+from .._exceptions import (
+    APIStatusError,
+    ConflictError,
+    NotFoundError,
+    ResponseDecodeError,
+    status_error_class,
+)
 
 __all__ = ["Envelope", "decode", "excerpt"]
 
 _EXCERPT_LIMIT = 200
+#: The live service's 403 for a trunk sid that is unknown or another account's.
+_FOREIGN_TRUNK = 1003
+#: The live service's duplicate, reported under HTTP 200 (envelope code 409).
+_DUPLICATE = 1008
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 #: A secret inside a body that is shown as an excerpt (a truncated credentials response).
@@ -182,7 +192,7 @@ def _error(
 ) -> APIStatusError:
     """The error for ``status``, with what ``response.error_data`` says (else ``fallback``)."""
     error_code, message, description = _error_fields(response)
-    return status_error_class(status)(
+    return _error_class(status, error_code)(
         message or description or fallback,
         status_code=status,
         error_code=error_code,
@@ -191,3 +201,17 @@ def _error(
         method=where.method,
         path=where.path,
     )
+
+
+def _error_class(status: int, error_code: int | None) -> type[APIStatusError]:
+    """The class for ``status``, except where the live service's error code says more.
+
+    403 with 1003 is the live service's "no such trunk (of yours)": a :class:`NotFoundError`,
+    as its other answer for an unknown trunk (404 / 1000) is. 1008 is a duplicate whatever
+    status carries it. The reference's 403 (1011, access denied) stays a permission error.
+    """
+    if status == 403 and error_code == _FOREIGN_TRUNK:
+        return NotFoundError
+    if error_code == _DUPLICATE:
+        return ConflictError
+    return status_error_class(status)

@@ -18,7 +18,6 @@ rate limit, a concurrency limit and injected faults, all deterministic under ``s
 
 from __future__ import annotations
 
-from ._command import add_arguments, emulator_from_args, serve_until_signalled
 from ._dialects import Dialect
 from ._emulator import (
     DEFAULT_ACCOUNT_SID,
@@ -34,8 +33,10 @@ from ._knobs import Knobs, Latency
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
 from ._ratelimit import RateLimitConfig
 from ._server import run_server
+from ._standalone import serve_until_signalled
 from ._state import (
     AccountState,
+    CredentialRecord,
     DestinationRecord,
     PhoneNumberRecord,
     SettingRecord,
@@ -53,6 +54,7 @@ __all__ = [
     "AccountState",
     "ConnectionStats",
     "Counters",
+    "CredentialRecord",
     "DestinationRecord",
     "Dialect",
     "EmulatedError",
@@ -75,8 +77,6 @@ __all__ = [
     "SipCredentials",
     "TrunkRecord",
     "WhitelistedIpRecord",
-    "add_arguments",
-    "emulator_from_args",
     "run_server",
     "serve_until_signalled",
 ]

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import attrs
+
 from .._exceptions import InvalidParameterError
 from .._validation import validate_path_segment
 from ._dialects import Envelopes, Outcome, Page, trunk_path
@@ -29,15 +31,76 @@ __all__ = ["ApiApp"]
 
 Handler = Callable[["ApiApp", EmulatedRequest, str, str], EmulatedResponse]
 
-# The endpoints under /v2/accounts/{sid}/trunks/{trunk_sid}/..., and their methods.
-_SUB_RESOURCES: dict[str, dict[str, str]] = {
-    "phone-numbers": {"POST": "_map_phone_number", "GET": "_list_phone_numbers"},
-    "whitelisted-ips": {"POST": "_whitelist_ip", "GET": "_list_whitelisted_ips"},
-    "destination-uris": {"POST": "_add_destinations", "GET": "_list_destinations"},
-    "credentials": {"GET": "_get_credentials"},
-    "settings": {"POST": "_set_settings"},
-}
-_TRUNKS = {"POST": "_create_trunk", "DELETE": "_delete_trunk"}
+Methods = dict[str, str]
+
+
+@attrs.frozen(eq=False)  # hashed by identity: a routing key of the cache below
+class _Routes:
+    """One dialect's endpoints below ``/v2/accounts/{sid}/``: method -> handler name.
+
+    Attributes:
+        trunks: ``trunks``.
+        trunk: ``trunks/{trunk_sid}``.
+        sub_resources: ``trunks/{trunk_sid}/{name}``.
+        items: ``trunks/{trunk_sid}/{name}/{id}``.
+        account: ``{name}`` beside ``trunks`` (``trunk-maps``).
+    """
+
+    trunks: Methods
+    trunk: Methods
+    sub_resources: dict[str, Methods]
+    items: dict[str, Methods]
+    account: dict[str, Methods]
+
+
+# The reference document's ten operations.
+_REFERENCE = _Routes(
+    trunks={"POST": "_create_trunk", "DELETE": "_delete_trunk"},
+    trunk={},
+    sub_resources={
+        "phone-numbers": {"POST": "_map_phone_number", "GET": "_list_phone_numbers"},
+        "whitelisted-ips": {"POST": "_whitelist_ip", "GET": "_list_whitelisted_ips"},
+        "destination-uris": {"POST": "_add_destinations", "GET": "_list_destinations"},
+        "credentials": {"GET": "_get_credentials"},
+        "settings": {"POST": "_set_settings"},
+    },
+    items={},
+    account={},
+)
+# The live service's operations (live-api-extended.md): the reference's, plus listing and
+# updating trunks, the trunk-map lookup, PUT by path id and DELETE by ?id= on every
+# sub-resource, digest credentials instead of the reference's pair, settings list/delete.
+_LIVE = _Routes(
+    trunks={"POST": "_create_trunk", "DELETE": "_delete_trunk", "GET": "_list_trunks"},
+    trunk={"PUT": "_update_trunk"},
+    sub_resources={
+        "phone-numbers": {
+            **_REFERENCE.sub_resources["phone-numbers"],
+            "DELETE": "_remove_phone_number",
+        },
+        "whitelisted-ips": {
+            **_REFERENCE.sub_resources["whitelisted-ips"],
+            "DELETE": "_remove_whitelisted_ip",
+        },
+        "destination-uris": {
+            **_REFERENCE.sub_resources["destination-uris"],
+            "DELETE": "_remove_destination",
+        },
+        "credentials": {
+            "GET": "_list_credentials",
+            "POST": "_create_credential",
+            "DELETE": "_delete_credential",
+        },
+        "settings": {"POST": "_set_settings", "GET": "_list_settings", "DELETE": "_delete_setting"},
+    },
+    items={
+        "phone-numbers": {"PUT": "_update_phone_number"},
+        "whitelisted-ips": {"PUT": "_update_whitelisted_ip"},
+        "destination-uris": {"PUT": "_update_destination"},
+        "credentials": {"PUT": "_update_credential"},
+    },
+    account={"trunk-maps": {"GET": "_lookup_trunk_map"}},
+)
 
 
 def _required(body: dict[str, Any], name: str, where: str = "") -> Any:
@@ -63,13 +126,26 @@ def _path_value(value: str, name: str) -> str:
         raise EmulatedError.from_validation(error) from None
 
 
+def _query_value(request: EmulatedRequest, name: str) -> str:
+    """The query parameter ``name``, or 400 (live: 1001) if it is missing or empty."""
+    values = parse_qs(request.query, keep_blank_values=True).get(name, [""])
+    if not values[0]:
+        raise EmulatedError.missing_field(name)
+    return values[0]
+
+
+def _item_id(request: EmulatedRequest) -> str:
+    """The id at the end of a ``.../{sub-resource}/{id}`` path (the route checked its shape)."""
+    return _path_value(unquote(request.path.rstrip("/").rsplit("/", 1)[1]), "id")
+
+
 def _check_account(account_sid: str, expected: str) -> None:
     if account_sid != expected:
         raise EmulatedError.forbidden(account_sid)
 
 
 @functools.lru_cache(maxsize=256)
-def _resolve(method: str, path: str, account_sid: str) -> tuple[str, str]:
+def _resolve(method: str, path: str, account_sid: str, routes: _Routes) -> tuple[str, str]:
     """The handler's name and the trunk sid for ``method`` on ``path`` in ``account_sid``.
 
     Cached (only answers are, never errors): clients send the same few paths over and over.
@@ -80,17 +156,25 @@ def _resolve(method: str, path: str, account_sid: str) -> tuple[str, str]:
     """
     raw = path.rstrip("/") or "/"
     segments = [unquote(segment) for segment in raw.split("/")[1:]]
-    if len(segments) < 4 or segments[:2] != ["v2", "accounts"] or segments[3] != "trunks":
+    if len(segments) < 4 or segments[:2] != ["v2", "accounts"]:
         if segments[:2] == ["v2", "accounts"] and len(segments) >= 3:
             _check_account(segments[2], account_sid)
         raise EmulatedError.route_not_found(method, path)
     _check_account(segments[2], account_sid)
-    rest = segments[4:]
-    if not rest:
-        methods, trunk_sid = _TRUNKS, ""
-    elif len(rest) == 2 and rest[1] in _SUB_RESOURCES:
-        methods, trunk_sid = _SUB_RESOURCES[rest[1]], rest[0]
-    else:
+    top, rest = segments[3], segments[4:]
+    methods: Methods | None = None
+    trunk_sid = ""
+    if top != "trunks":
+        methods = routes.account.get(top) if not rest else None
+    elif not rest:
+        methods = routes.trunks
+    elif len(rest) == 1 and routes.trunk:
+        methods, trunk_sid = routes.trunk, rest[0]
+    elif len(rest) == 2:
+        methods, trunk_sid = routes.sub_resources.get(rest[1]), rest[0]
+    elif len(rest) == 3:
+        methods, trunk_sid = routes.items.get(rest[1]), rest[0]
+    if methods is None:
         raise EmulatedError.route_not_found(method, path)
     name = methods.get(method)
     if name is None:
@@ -170,7 +254,8 @@ class ApiApp:
             raise EmulatedError.unauthorized("Invalid API key or token")
 
     def _route(self, request: EmulatedRequest) -> tuple[Handler, str]:
-        name, trunk_sid = _resolve(request.method, request.path, self._state.account_sid)
+        routes = _LIVE if self._envelopes.name == "live" else _REFERENCE
+        name, trunk_sid = _resolve(request.method, request.path, self._state.account_sid, routes)
         handler: Handler = getattr(ApiApp, name)
         return handler, trunk_sid
 
@@ -219,8 +304,12 @@ class ApiApp:
         trunk_name = _required(body, "trunk_name")
         nso_code = _required(body, "nso_code")
         domain_name = _required(body, "domain_name")
+        issue = self._knobs.issue_credentials
         trunk = self._state.create_trunk(
-            trunk_name, nso_code, domain_name, issue_credentials=self._knobs.issue_credentials
+            trunk_name,
+            nso_code,
+            domain_name,
+            issue_credentials=self._envelopes.issues_credentials if issue is None else issue,
         )
         return self._envelopes.success(request.method, request_id, self._envelopes.trunk(trunk))
 
@@ -333,3 +422,156 @@ class ApiApp:
             return self._envelopes.empty(request.method, request_id)
         data = self._envelopes.credentials(credentials)
         return self._envelopes.success(request.method, request_id, data)
+
+    # -- the live service's further operations (live-api-extended.md) -----------------------
+
+    def _list_trunks(self, request: EmulatedRequest, request_id: str, _: str) -> EmulatedResponse:
+        trunks = self._state.trunks
+        wanted = parse_qs(request.query).get("trunk_sid", [""])[0]
+        if wanted:
+            trunks = [trunk for trunk in trunks if trunk.trunk_sid == wanted]
+        path = f"/v2/accounts/{self._state.account_sid}/trunks"
+        return self._listing(request, request_id, path, trunks, self._envelopes.trunk)
+
+    def _update_trunk(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        if body.get("trunk_name") is None and body.get("nso_code") is None:
+            raise EmulatedError.missing_field("trunk_name")
+        trunk = self._state.update_trunk(
+            trunk_sid, trunk_name=body.get("trunk_name"), nso_code=body.get("nso_code")
+        )
+        return self._envelopes.success(request.method, request_id, self._envelopes.trunk(trunk))
+
+    def _lookup_trunk_map(
+        self, request: EmulatedRequest, request_id: str, _: str
+    ) -> EmulatedResponse:
+        number = _query_value(request, "exophone")
+        narrow = parse_qs(request.query).get("trunk_sid", [""])[0] or None
+        record = self._state.lookup_number(number, narrow)
+        path = f"/v2/accounts/{self._state.account_sid}/trunk-maps"
+        records = [] if record is None else [record]
+        return self._listing(request, request_id, path, records, self._envelopes.phone_number)
+
+    def _update_phone_number(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        phone_number = _required(body, "phone_number")
+        mode = _required(body, "mode")
+        record = self._state.update_phone_number(trunk_sid, _item_id(request), phone_number, mode)
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.phone_number(record)
+        )
+
+    def _remove_phone_number(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        record = self._state.remove_phone_number(trunk_sid, _query_value(request, "id"))
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.phone_number(record)
+        )
+
+    def _update_whitelisted_ip(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        ip = _required(body, "ip")
+        mask = _required(body, "mask")
+        record = self._state.update_whitelisted_ip(trunk_sid, _item_id(request), ip, mask)
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.whitelisted_ip(record)
+        )
+
+    def _remove_whitelisted_ip(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        record = self._state.remove_whitelisted_ip(trunk_sid, _query_value(request, "id"))
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.whitelisted_ip(record)
+        )
+
+    def _update_destination(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        if body.get("priority") is None and body.get("weight") is None:
+            raise EmulatedError.missing_field("priority")
+        record = self._state.update_destination(
+            trunk_sid, _item_id(request), priority=body.get("priority"), weight=body.get("weight")
+        )
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.destination(record)
+        )
+
+    def _remove_destination(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        record = self._state.remove_destination(trunk_sid, _query_value(request, "id"))
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.destination(record)
+        )
+
+    def _list_credentials(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        records = self._state.credentials(trunk_sid)
+        wanted = parse_qs(request.query).get("id", [""])[0]
+        if wanted:
+            records = [record for record in records if record.id == wanted]
+        path = f"{trunk_path(self._state.account_sid, trunk_sid)}/credentials"
+        return self._listing(request, request_id, path, records, self._envelopes.credential)
+
+    def _create_credential(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        user_name = _required(body, "user_name")
+        password = _required(body, "password")
+        record = self._state.create_credential(
+            trunk_sid, user_name, password, body.get("friendly_name")
+        )
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.credential(record)
+        )
+
+    def _update_credential(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        self._state.get_trunk(trunk_sid)
+        body = self._body(request)
+        fields = ("user_name", "password", "friendly_name")
+        changes = {name: body[name] for name in fields if name in body}
+        if not changes:
+            raise EmulatedError.missing_field("user_name")
+        record = self._state.update_credential(trunk_sid, _item_id(request), changes)
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.credential(record)
+        )
+
+    def _delete_credential(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        record = self._state.delete_credential(trunk_sid, _query_value(request, "id"))
+        return self._envelopes.success(
+            request.method, request_id, self._envelopes.credential(record)
+        )
+
+    def _list_settings(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        records = self._state.settings(trunk_sid)
+        path = f"{trunk_path(self._state.account_sid, trunk_sid)}/settings"
+        return self._listing(request, request_id, path, records, self._envelopes.setting)
+
+    def _delete_setting(
+        self, request: EmulatedRequest, request_id: str, trunk_sid: str
+    ) -> EmulatedResponse:
+        record = self._state.delete_setting(trunk_sid, _query_value(request, "name"))
+        return self._envelopes.success(request.method, request_id, self._envelopes.setting(record))

@@ -3,7 +3,9 @@
 ``reference`` follows ``exotel-voice-trunking-api.md`` to the letter; ``live`` follows what the
 live service was captured answering (``live-api-notes.md``): per-item list envelopes with
 paging metadata, ``error_data: null`` on success, duplicates under HTTP 200, 207 multi-status,
-numeric ids, extra record fields, and lists newest first.
+numeric ids, extra record fields, lists newest first, and the live error codes
+(``live-api-extended.md``: 1000 not found, 1001 missing, 1002 invalid, 1007 unreadable body,
+1008 duplicate, 1010 credentials, 1011 content type).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ._errors import EmulatedError, ErrorKind
 from ._ids import IdFactory, LiveIds, ReferenceIds
 from ._messages import EmulatedResponse
 from ._state import (
+    CredentialRecord,
     DestinationRecord,
     PhoneNumberRecord,
     SettingRecord,
@@ -88,6 +91,8 @@ class Envelopes:
     requires_whitelisted_destinations = False
     #: Whether a destination may name no transport (then it is UDP).
     udp_destinations = False
+    #: Whether new trunks get SIP credentials when the knob leaves it to the dialect.
+    issues_credentials = True
 
     def make_ids(self, rng: random.Random) -> IdFactory:
         """The id factory of this dialect, drawing from ``rng``."""
@@ -150,6 +155,17 @@ class Envelopes:
     def credentials(self, credentials: SipCredentials) -> dict[str, Any]:
         """The credentials' ``data`` object."""
         return {"username": credentials.username, "password": credentials.password}
+
+    def credential(self, record: CredentialRecord) -> dict[str, Any]:
+        """A SIP digest credential's ``data`` object: never its password."""
+        return {
+            "id": record.id,
+            "trunk_sid": record.trunk_sid,
+            "user_name": record.user_name,
+            "friendly_name": record.friendly_name,
+            "date_created": format_timestamp(record.date_created),
+            "date_updated": format_timestamp(record.date_updated),
+        }
 
     # -- envelopes ------------------------------------------------------------------------
 
@@ -223,6 +239,7 @@ class LiveEnvelopes(Envelopes):
     paged = True
     requires_whitelisted_destinations = True
     udp_destinations = True
+    issues_credentials = False
 
     def __init__(self, account_sid: str) -> None:
         self._account_sid = account_sid
@@ -309,10 +326,8 @@ class LiveEnvelopes(Envelopes):
         if error.kind is ErrorKind.DUPLICATE:
             # The live service reports a conflict only inside a 200 envelope.
             http_status, code, message = 200, 1008, "Duplicate resource"
-        elif error.kind in (ErrorKind.INVALID_DESTINATION, ErrorKind.NOT_WHITELISTED):
-            code, message = 1002, "Invalid parameter"
-        elif error.kind is ErrorKind.BAD_JSON:
-            code, message = 1007, "Invalid request body"
+        elif error.kind in _LIVE_ERRORS:
+            code, message = _LIVE_ERRORS[error.kind]
         envelope = {
             "code": status,
             "error_data": {"code": code, "message": message, "description": error.description},
@@ -346,6 +361,22 @@ class LiveEnvelopes(Envelopes):
             status, metadata = 207, {"failed": failed, **metadata}
         body = self._top(method, request_id, status, items, metadata=metadata)
         return EmulatedResponse.json(status, body)
+
+
+#: The live service's error code and exact ``message`` for each kind it words differently
+#: (``live-api-extended.md``, "Error codes as the service emits them"; 1007's message ends in
+#: a space and has none after its comma, as captured).
+_LIVE_ERRORS: dict[ErrorKind, tuple[int, str]] = {
+    ErrorKind.NOT_FOUND: (1000, "Not Found"),
+    ErrorKind.ROUTE_NOT_FOUND: (1000, "Not Found"),
+    ErrorKind.MISSING_FIELD: (1001, "Mandatory Parameter missing"),
+    ErrorKind.INVALID_PARAMETER: (1002, "Invalid parameter"),
+    ErrorKind.INVALID_DESTINATION: (1002, "Invalid parameter"),
+    ErrorKind.NOT_WHITELISTED: (1002, "Invalid parameter"),
+    ErrorKind.BAD_JSON: (1007, "Invalid request body,failed parsing "),
+    ErrorKind.UNAUTHORIZED: (1010, "Authorization failed"),
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: (1011, "unsupported content type"),
+}
 
 
 def trunk_path(account_sid: str, trunk_sid: str) -> str:

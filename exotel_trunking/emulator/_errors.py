@@ -76,8 +76,8 @@ class EmulatedError(Exception):
 
     @classmethod
     def invalid_request(cls, description: str) -> EmulatedError:
-        """400 / 1000: the request is malformed (wrong structure, not a JSON object, ...)."""
-        return cls(400, 1000, "Invalid request", description, kind=ErrorKind.MISSING_FIELD)
+        """400 / 1000: the body is JSON but not an object (live: 1007, a Go decoding failure)."""
+        return cls(400, 1000, "Invalid request", description, kind=ErrorKind.BAD_JSON)
 
     @classmethod
     def invalid_parameter(cls, description: str) -> EmulatedError:
@@ -118,6 +118,17 @@ class EmulatedError(Exception):
             1003,
             "Resource not found",
             f"Trunk '{trunk_sid}' does not exist",
+            kind=ErrorKind.NOT_FOUND,
+        )
+
+    @classmethod
+    def record_not_found(cls, what: str, record_id: str) -> EmulatedError:
+        """404 / 1003: no such record (phone number, IP, destination, credential, setting)."""
+        return cls(
+            404,
+            1003,
+            "Resource not found",
+            f"{what} '{record_id}' does not exist on this trunk",
             kind=ErrorKind.NOT_FOUND,
         )
 

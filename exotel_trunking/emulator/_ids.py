@@ -50,6 +50,10 @@ class IdFactory(Protocol):
         """Return a new destination URI id."""
         ...
 
+    def credential_id(self) -> str:
+        """Return a new SIP digest credential id."""
+        ...
+
     def password(self) -> str:
         """Return a new SIP password."""
         ...
@@ -64,6 +68,7 @@ class ReferenceIds:
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
+        self._credentials = 0
 
     def _token(self, alphabet: str, length: int) -> str:
         return _token(self._rng, alphabet, length)
@@ -88,6 +93,14 @@ class ReferenceIds:
         """Return e.g. ``du_mno345pqr678``."""
         return "du_" + self._token(_LOWER_ALNUM, 12)
 
+    def credential_id(self) -> str:
+        """Return ``cr_000000000001``, ``cr_000000000002``, ... (the reference has no such records).
+
+        Counted, not drawn, so that issuing credentials leaves every seeded id as it was.
+        """
+        self._credentials += 1
+        return f"cr_{self._credentials:012d}"
+
     def password(self) -> str:
         """Return 14 characters with symbols, like the document's ``Xy9#mK2$pL5nQ8``."""
         return self._token(_ALNUM + _SYMBOLS, 14)
@@ -105,6 +118,9 @@ class LiveIds:
         self._next_phone = rng.randint(40_000, 49_000)
         self._next_ip = rng.randint(1_000, 1_900)
         self._next_destination = rng.randint(2_000, 2_900)
+        # Not drawn, so that adding credentials left every other seeded id as it was; the
+        # credentials document's example id is "1234".
+        self._next_credential = 1_233
 
     def request_id(self) -> str:
         """Return 32 hex digits without dashes, e.g. ``10a67da360d446378d5c2b66407b7f18``."""
@@ -128,6 +144,11 @@ class LiveIds:
         """Return the next numeric id, e.g. ``"2543"``."""
         self._next_destination += 1
         return str(self._next_destination)
+
+    def credential_id(self) -> str:
+        """Return the next numeric id: ``"1234"``, ``"1235"``, ..."""
+        self._next_credential += 1
+        return str(self._next_credential)
 
     def password(self) -> str:
         """Return 16 letters and digits, like the live ``Xk9mP2nQ4rS6tU8v``."""

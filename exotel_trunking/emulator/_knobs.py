@@ -100,7 +100,8 @@ class Knobs:
             beyond it requests answer 429 / 1030 with ``Retry-After``. ``None``: no limit.
         concurrency_limit: Requests in flight beyond this many answer 429. ``None``: no limit.
         page_size: Default page size of live list answers.
-        issue_credentials: Whether new trunks get SIP credentials right away.
+        issue_credentials: Whether new trunks get SIP credentials right away; ``None``
+            follows the dialect (reference: yes; live: no, as the live service gives none).
         require_whitelisted_destinations: Refuse IP destinations that are not whitelisted;
             ``None`` follows the dialect (live: yes, reference: no).
         slow_seconds: How long a ``slow`` fault delays its answer.
@@ -115,7 +116,7 @@ class Knobs:
     rate_limit: RateLimitConfig | None = attrs.field(default=None, converter=to_rate_limit)
     concurrency_limit: int | None = attrs.field(default=None, converter=_optional_positive_int)
     page_size: int = attrs.field(default=50, converter=_page_size)
-    issue_credentials: bool = attrs.field(default=True, converter=_strict_bool)
+    issue_credentials: bool | None = attrs.field(default=None, converter=_optional_bool)
     require_whitelisted_destinations: bool | None = attrs.field(
         default=None, converter=_optional_bool
     )

@@ -13,15 +13,12 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from .._exceptions import InvalidParameterError
 from .._validation import (
-    destination_host,
-    is_ip_host,
-    normalize_destination,
     normalize_phone_number,
     parse_ip,
     validate_mode,
@@ -33,6 +30,7 @@ from ._ids import IdFactory
 __all__ = [
     "ALIAS_SETTING",
     "AccountState",
+    "CredentialRecord",
     "DestinationRecord",
     "PhoneNumberRecord",
     "SettingRecord",
@@ -41,6 +39,8 @@ __all__ = [
     "WhitelistedIpRecord",
     "format_timestamp",
 ]
+
+R = TypeVar("R")
 
 #: The one trunk setting the API documents.
 ALIAS_SETTING = "trunk_external_alias"
@@ -125,9 +125,32 @@ class SettingRecord:
 
 @attrs.frozen
 class SipCredentials:
-    """A trunk's SIP digest credentials; the password stays out of ``repr``."""
+    """A trunk's SIP credentials as the reference has them; the password stays out of ``repr``."""
 
     username: str
+    password: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class CredentialRecord:
+    """A SIP digest credential, as the live service keeps them; never answered with its password.
+
+    Attributes:
+        id: The credential's id.
+        trunk_sid: The trunk it belongs to.
+        user_name: The SIP digest user name, unique on the trunk.
+        friendly_name: A label of up to 32 characters, or ``None``.
+        date_created: When it was created.
+        date_updated: When it was last changed.
+        password: The password (kept out of ``repr``; no answer carries it).
+    """
+
+    id: str
+    trunk_sid: str
+    user_name: str
+    friendly_name: str | None
+    date_created: datetime
+    date_updated: datetime
     password: str = attrs.field(repr=False)
 
 
@@ -151,6 +174,7 @@ class TrunkRecord:
     destinations: dict[str, DestinationRecord] = attrs.field(factory=dict)
     settings: dict[str, SettingRecord] = attrs.field(factory=dict)
     credentials: SipCredentials | None = None
+    digest_credentials: dict[str, CredentialRecord] = attrs.field(factory=dict)
 
 
 def _strict_phone_number(value: object, argument: str) -> str:
@@ -251,9 +275,36 @@ class AccountState:
             date_created=moment,
             date_updated=moment,
         )
-        if issue_credentials:
-            trunk.credentials = SipCredentials(username=sid, password=self._ids.password())
         self._trunks[sid] = trunk
+        if issue_credentials:
+            self.issue_credentials(sid)
+        return trunk
+
+    def update_trunk(
+        self, trunk_sid: str, *, trunk_name: object = None, nso_code: object = None
+    ) -> TrunkRecord:
+        """Rename a trunk or change its NSO code (``None``: unchanged).
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 / 1001 for an invalid value, 409 for
+                a name another trunk has.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        try:
+            name = None if trunk_name is None else validate_trunk_name(trunk_name)
+            code = None
+            if nso_code is not None:
+                code = _require_string(nso_code, "nso_code", "expected a code such as 'ANY-ANY'")
+                if len(code) > 32 or not _NSO_CODE.fullmatch(code):
+                    raise InvalidParameterError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        holder = None if name is None else self.find_trunk(name)
+        if holder is not None and holder is not trunk:
+            raise EmulatedError.duplicate(f"Trunk with name '{name}' already exists")
+        trunk.trunk_name = name or trunk.trunk_name
+        trunk.nso_code = code or trunk.nso_code
+        trunk.date_updated = self._now()
         return trunk
 
     @staticmethod
@@ -316,6 +367,55 @@ class AccountState:
         """The numbers mapped to a trunk, in mapping order. 404 if unknown."""
         return list(self.get_trunk(trunk_sid).phone_numbers.values())
 
+    def update_phone_number(
+        self, trunk_sid: str, number_id: str, phone_number: object, mode: object
+    ) -> PhoneNumberRecord:
+        """Change a mapping's mode; ``phone_number`` must be the mapping's own number.
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk or mapping, 400 / 1001 for another number
+                or a mode other than ``pstn`` / ``flow``.
+        """
+        record = _record(self.get_trunk(trunk_sid).phone_numbers, number_id, "Phone number")
+        if phone_number != record.phone_number:
+            raise EmulatedError.invalid_parameter(
+                f"phone_number={phone_number!r} is invalid: mapping {number_id} is "
+                f"{record.phone_number}"
+            )
+        if mode not in ("pstn", "flow"):
+            raise EmulatedError.invalid_parameter(
+                f"mode={mode!r} is invalid: expected 'pstn' or 'flow'"
+            )
+        updated = attrs.evolve(record, mode=mode, date_updated=self._now())
+        self.get_trunk(trunk_sid).phone_numbers[number_id] = updated
+        return updated
+
+    def remove_phone_number(self, trunk_sid: str, number_id: str) -> PhoneNumberRecord:
+        """Unmap a number (it may then be mapped anywhere); return the mapping. 404 if unknown."""
+        numbers = self.get_trunk(trunk_sid).phone_numbers
+        record = _record(numbers, number_id, "Phone number")
+        del numbers[number_id]
+        self._number_owner.pop(record.phone_number, None)
+        return record
+
+    def lookup_number(
+        self, phone_number: object, trunk_sid: str | None = None
+    ) -> PhoneNumberRecord | None:
+        """The mapping of a number in the account (on ``trunk_sid`` only, if given).
+
+        Raises:
+            EmulatedError: 400 / 1001 for a number that is not E.164 exactly.
+        """
+        try:
+            number = _strict_phone_number(phone_number, "exophone")
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        owner = self._number_owner.get(number)
+        if owner is None or (trunk_sid is not None and owner != trunk_sid):
+            return None
+        mappings = self._trunks[owner].phone_numbers.values()
+        return next(record for record in mappings if record.phone_number == number)
+
     # -- whitelisted IPs ------------------------------------------------------------------
 
     def whitelist_ip(self, trunk_sid: str, ip: object, mask: object) -> WhitelistedIpRecord:
@@ -355,6 +455,36 @@ class AccountState:
         """The trunk's whitelist, in creation order. 404 if unknown."""
         return list(self.get_trunk(trunk_sid).whitelisted_ips.values())
 
+    def update_whitelisted_ip(
+        self, trunk_sid: str, ip_id: str, ip: object, mask: object
+    ) -> WhitelistedIpRecord:
+        """Change a whitelist entry's address or mask, with the rules of :meth:`whitelist_ip`.
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk or entry, 400 / 1001 for an invalid value,
+                409 when another entry of the trunk is that ``(ip, mask)``.
+        """
+        entries = self.get_trunk(trunk_sid).whitelisted_ips
+        record = _record(entries, ip_id, "Whitelisted IP")
+        try:
+            if mask is None:
+                raise InvalidParameterError("mask", mask, "expected an int from 16 to 32")
+            address, prefix = parse_ip(ip, mask)
+        except InvalidParameterError as error:
+            raise EmulatedError.from_validation(error) from None
+        if any((r.ip, r.mask) == (address, prefix) and r.id != ip_id for r in entries.values()):
+            raise EmulatedError.duplicate(f"IP {address}/{prefix} is already whitelisted")
+        updated = attrs.evolve(record, ip=address, mask=prefix, date_updated=self._now())
+        entries[ip_id] = updated
+        return updated
+
+    def remove_whitelisted_ip(self, trunk_sid: str, ip_id: str) -> WhitelistedIpRecord:
+        """Remove a whitelist entry; return it. 404 for an unknown trunk or entry."""
+        entries = self.get_trunk(trunk_sid).whitelisted_ips
+        record = _record(entries, ip_id, "Whitelisted IP")
+        del entries[ip_id]
+        return record
+
     def is_whitelisted(self, trunk_sid: str, address: str) -> bool:
         """Whether any whitelisted range of the trunk covers ``address``."""
         ip = ipaddress.IPv4Address(address)
@@ -372,6 +502,9 @@ class AccountState:
     ) -> DestinationRecord:
         """Add one destination URI (``host:port;transport=tcp|tls``, ``sip:`` optional).
 
+        The emulator parses destinations itself (not with the SDK's rules), so that a
+        destination the SDK lets through is checked by the server's rules, per dialect.
+
         Args:
             trunk_sid: The trunk.
             destination: The destination; its host is lower-cased.
@@ -385,13 +518,9 @@ class AccountState:
                 destination, 409 when the trunk already has it.
         """
         trunk = self.get_trunk(trunk_sid)
-        udp = _udp_destination(destination) if allow_udp else None
-        try:
-            normalized = udp or normalize_destination(destination, "destination")
-        except InvalidParameterError as error:
-            raise EmulatedError.invalid_destination(error) from None
-        host = destination_host(normalized)
-        if require_whitelisted and is_ip_host(host) and not self.is_whitelisted(trunk_sid, host):
+        normalized = _parse_destination(destination, allow_udp=allow_udp)
+        host = normalized.partition(":")[0]
+        if require_whitelisted and _is_ipv4(host) and not self.is_whitelisted(trunk_sid, host):
             raise EmulatedError.not_whitelisted()
         if any(r.destination == normalized for r in trunk.destinations.values()):
             raise EmulatedError.duplicate(f"Destination sip:{normalized} already exists")
@@ -409,6 +538,37 @@ class AccountState:
     def destinations(self, trunk_sid: str) -> list[DestinationRecord]:
         """The trunk's destination URIs, in creation order. 404 if unknown."""
         return list(self.get_trunk(trunk_sid).destinations.values())
+
+    def update_destination(
+        self, trunk_sid: str, destination_id: str, *, priority: object, weight: object
+    ) -> DestinationRecord:
+        """Change a destination's priority or weight (``None``: unchanged).
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk or destination, 400 / 1001 for a value
+                that is not an int >= 0.
+        """
+        destinations = self.get_trunk(trunk_sid).destinations
+        record = _record(destinations, destination_id, "Destination")
+        changes: dict[str, Any] = {}
+        for name, value in (("priority", priority), ("weight", weight)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise EmulatedError.invalid_parameter(
+                    f"{name}={value!r} is invalid: expected an int >= 0"
+                )
+            changes[name] = value
+        updated = attrs.evolve(record, **changes, date_updated=self._now())
+        destinations[destination_id] = updated
+        return updated
+
+    def remove_destination(self, trunk_sid: str, destination_id: str) -> DestinationRecord:
+        """Remove a destination; return it. 404 for an unknown trunk or destination."""
+        destinations = self.get_trunk(trunk_sid).destinations
+        record = _record(destinations, destination_id, "Destination")
+        del destinations[destination_id]
+        return record
 
     # -- settings and credentials ---------------------------------------------------------
 
@@ -444,15 +604,106 @@ class AccountState:
         """The trunk's settings. 404 if unknown."""
         return list(self.get_trunk(trunk_sid).settings.values())
 
+    def delete_setting(self, trunk_sid: str, name: str) -> SettingRecord:
+        """Delete a setting; return it. 404 for an unknown trunk or a setting not set."""
+        settings = self.get_trunk(trunk_sid).settings
+        record = _record(settings, name, "Setting")
+        del settings[name]
+        return record
+
     def get_credentials(self, trunk_sid: str) -> SipCredentials | None:
         """The trunk's SIP credentials, or ``None`` if it has none yet. 404 if unknown."""
         return self.get_trunk(trunk_sid).credentials
 
     def issue_credentials(self, trunk_sid: str) -> SipCredentials:
-        """Give the trunk SIP credentials (username = trunk sid, a new random password)."""
+        """Give the trunk SIP credentials (username = trunk sid, a new random password).
+
+        The reference's pair; the live dialect lists them as a digest credential whose
+        ``user_name`` is the trunk sid (the one kept here, replaced on a second issue).
+        """
         trunk = self.get_trunk(trunk_sid)
         trunk.credentials = SipCredentials(username=trunk_sid, password=self._ids.password())
+        issued = next(
+            (r for r in trunk.digest_credentials.values() if r.user_name == trunk_sid), None
+        )
+        if issued is not None:
+            del trunk.digest_credentials[issued.id]
+        self._add_credential(trunk, trunk_sid, trunk.credentials.password, None)
         return trunk.credentials
+
+    def credentials(self, trunk_sid: str) -> list[CredentialRecord]:
+        """The trunk's SIP digest credentials, in creation order. 404 if unknown."""
+        return list(self.get_trunk(trunk_sid).digest_credentials.values())
+
+    def create_credential(
+        self, trunk_sid: str, user_name: object, password: object, friendly_name: object = None
+    ) -> CredentialRecord:
+        """Create a SIP digest credential.
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk, 400 / 1001 for an invalid value, 409 when
+                the trunk has a credential with this user name.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        name = _credential_text(user_name, "user_name")
+        secret = _credential_text(password, "password")
+        label = _friendly_name(friendly_name)
+        if any(r.user_name == name for r in trunk.digest_credentials.values()):
+            raise EmulatedError.duplicate(f"Credential with user_name '{name}' already exists")
+        return self._add_credential(trunk, name, secret, label)
+
+    def _add_credential(
+        self, trunk: TrunkRecord, user_name: str, password: str, friendly_name: str | None
+    ) -> CredentialRecord:
+        moment = self._now()
+        record = CredentialRecord(
+            id=self._unique(self._ids.credential_id, trunk.digest_credentials),
+            trunk_sid=trunk.trunk_sid,
+            user_name=user_name,
+            friendly_name=friendly_name,
+            date_created=moment,
+            date_updated=moment,
+            password=password,
+        )
+        trunk.digest_credentials[record.id] = record
+        return record
+
+    def update_credential(
+        self, trunk_sid: str, credential_id: str, changes: dict[str, Any]
+    ) -> CredentialRecord:
+        """Change a credential's ``user_name``, ``password`` or ``friendly_name`` (``changes``).
+
+        Raises:
+            EmulatedError: 404 for an unknown trunk or credential, 400 / 1001 for an invalid
+                value, 409 for a user name another credential of the trunk has.
+        """
+        trunk = self.get_trunk(trunk_sid)
+        record = _record(trunk.digest_credentials, credential_id, "Credential")
+        fields: dict[str, Any] = {}
+        if "user_name" in changes:
+            fields["user_name"] = _credential_text(changes["user_name"], "user_name")
+            taken = (
+                r.id != credential_id and r.user_name == fields["user_name"]
+                for r in trunk.digest_credentials.values()
+            )
+            if any(taken):
+                raise EmulatedError.duplicate(
+                    f"Credential with user_name '{fields['user_name']}' already exists"
+                )
+        if "password" in changes:
+            fields["password"] = _credential_text(changes["password"], "password")
+        if "friendly_name" in changes:
+            fields["friendly_name"] = _friendly_name(changes["friendly_name"])
+        updated = attrs.evolve(record, **fields, date_updated=self._now())
+        trunk.digest_credentials[credential_id] = updated
+        return updated
+
+    def delete_credential(self, trunk_sid: str, credential_id: str) -> CredentialRecord:
+        """Delete a credential; return it. 404 for an unknown trunk or credential."""
+        credentials = self.get_trunk(trunk_sid).digest_credentials
+        record = _record(credentials, credential_id, "Credential")
+        del credentials[credential_id]
+        return record
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -499,21 +750,88 @@ def _trunk_snapshot(trunk: TrunkRecord) -> dict[str, Any]:
         ],
         "settings": [_record_dict(r) for r in trunk.settings.values()],
         "credentials": None if credentials is None else {"username": credentials.username},
+        "sip_credentials": [
+            {key: value for key, value in _record_dict(r).items() if key != "password"}
+            for r in trunk.digest_credentials.values()
+        ],
     }
 
 
-_UDP_DESTINATION = re.compile(r"(?:sip:)?(?P<host>[a-z0-9.-]+):(?P<port>\d{1,5})", re.IGNORECASE)
+_DESTINATION = re.compile(
+    r"(?:sip:)?(?P<host>[^:;]+):(?P<port>\d{1,5})(?:;transport=(?P<transport>[a-z]*))?",
+    re.IGNORECASE,
+)
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
-def _udp_destination(destination: object) -> str | None:
-    """``host:port`` for a destination that names no transport (UDP), else ``None``."""
-    if not isinstance(destination, str):
-        return None
-    match = _UDP_DESTINATION.fullmatch(destination.strip())
-    if match is None or not 1 <= int(match["port"]) <= 65535:
-        return None
+def _parse_destination(destination: object, *, allow_udp: bool) -> str:
+    """``host:port;transport=tcp|tls``, or (``allow_udp``) ``host:port`` with no transport.
+
+    The emulator's own reading of the server's rule (the SDK's is checked against it):
+    an IPv4 or DNS host, a port 1-65535, the transport tcp or tls, or none at all where the
+    dialect takes that as UDP; ``;transport=udp`` itself is refused (as the January 2026
+    docs say). A leading ``sip:`` is dropped, the host and transport lower-cased.
+
+    Raises:
+        EmulatedError: 400 / 1001 (live: 1002) describing what is expected.
+    """
+    expected = (
+        "expected 'host:port' (UDP) or 'host:port;transport=tcp|tls'"
+        if allow_udp
+        else "expected 'host:port;transport=tcp|tls'"
+    )
+    match = _DESTINATION.fullmatch(destination.strip()) if isinstance(destination, str) else None
+    transport = None if match is None else match["transport"]
+    if (
+        match is None
+        or not 1 <= int(match["port"]) <= 65535
+        or (transport is None and not allow_udp)
+        or (transport is not None and transport.lower() not in ("tcp", "tls"))
+    ):
+        error = InvalidParameterError("destination", destination, f"{expected}, port 1-65535")
+        raise EmulatedError.invalid_destination(error)
     host = match["host"].lower()
-    labels = host.rstrip(".").split(".")
-    if not all(labels) or any(label.startswith("-") or label.endswith("-") for label in labels):
-        return None
-    return f"{host}:{int(match['port'])}"
+    if not _is_ipv4(host) and (
+        host.replace(".", "").isdigit()
+        or len(host) > 253
+        or not all(_HOST_LABEL.fullmatch(label) for label in host.rstrip(".").split("."))
+    ):
+        error = InvalidParameterError("destination", destination, "expected an IPv4 or DNS host")
+        raise EmulatedError.invalid_destination(error)
+    port = int(match["port"])
+    return f"{host}:{port}" if transport is None else f"{host}:{port};transport={transport.lower()}"
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _record(records: dict[str, R], record_id: str, what: str) -> R:
+    """``records[record_id]``, or 404 naming ``what``."""
+    record = records.get(record_id)
+    if record is None:
+        raise EmulatedError.record_not_found(what, record_id)
+    return record
+
+
+def _credential_text(value: object, argument: str) -> str:
+    """A user name or password: a non-empty string without whitespace (never echoed)."""
+    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
+        shown = "<redacted>" if argument == "password" else repr(value)
+        raise EmulatedError.invalid_parameter(
+            f"{argument}={shown} is invalid: expected a non-empty string without spaces"
+        )
+    return value
+
+
+def _friendly_name(value: object) -> str | None:
+    """A credential's label: ``None``, or a string of at most 32 characters."""
+    if value is None or (isinstance(value, str) and len(value) <= 32):
+        return value
+    raise EmulatedError.invalid_parameter(
+        f"friendly_name={value!r} is invalid: expected at most 32 characters"
+    )

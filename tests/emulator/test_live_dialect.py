@@ -116,8 +116,15 @@ LIVE_NOT_WHITELISTED = {
         }
     ],
 }
-LIVE_CREDENTIALS = envelope("GET", item({"username": T, "password": "Xk9mP2nQ4rS6tU8v"}))
-LIVE_NO_CREDENTIALS = envelope("GET", [])
+#: The credentials document's record (live-api-extended.md): no password, ever.
+CREDENTIAL = {
+    "id": "1234",
+    "trunk_sid": T,
+    "user_name": "voicebot",
+    "friendly_name": None,
+    "date_created": STAMP,
+    "date_updated": STAMP,
+}
 
 
 def live_list(sub: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -323,19 +330,19 @@ async def test_mixed_destinations_answer_207_with_per_item_outcomes(emulator: Em
     assert [i["data"] is None for i in body["response"]] == [False, True, True, True]
 
 
-async def test_get_credentials_and_the_empty_answer(anyio_backend: str) -> None:
-    emulator = make_emulator("live", issue_credentials=False)
+async def test_a_new_trunk_has_no_credentials_and_issued_ones_list_as_a_digest_credential(
+    emulator: Emulator,
+) -> None:
     async with api(emulator) as http:
         sid = await create_trunk(http)
         empty = await http.get(trunk_url(sid, "credentials"))
-        emulator.issue_credentials(sid)
-        issued = await http.get(trunk_url(sid, "credentials"))
-    assert_live(empty.json(), LIVE_NO_CREDENTIALS)
+        issued = emulator.issue_credentials(sid)
+        listed = await http.get(trunk_url(sid, "credentials"))
     assert empty.json()["response"] == []
-    assert_live(issued.json(), LIVE_CREDENTIALS)
-    data = issued.json()["response"]["data"]
-    assert data["username"] == sid
-    assert re.fullmatch(r"[A-Za-z0-9]{16}", data["password"])
+    assert_live(listed.json(), live_list("credentials", CREDENTIAL))
+    [entry] = listed.json()["response"]
+    assert entry["data"]["user_name"] == sid
+    assert issued.password not in listed.text
 
 
 @pytest.mark.parametrize(
@@ -448,8 +455,8 @@ async def test_error_envelopes_carry_null_data(emulator: Emulator) -> None:
     assert response.json()["response"] == {
         "code": 404,
         "error_data": {
-            "code": 1003,
-            "message": "Resource not found",
+            "code": 1000,
+            "message": "Not Found",
             "description": "Trunk 'trmumnope' does not exist",
         },
         "status": "failure",

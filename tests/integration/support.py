@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 import httpx2
 import pytest
 
@@ -23,11 +24,14 @@ from exotel_trunking import (
     NotFoundError,
     PhoneNumber,
     RetryPolicy,
+    SipCredential,
     Trunk,
+    TrunkMap,
     TrunkSetting,
     WhitelistedIp,
 )
 from exotel_trunking.emulator import (
+    CredentialRecord,
     DestinationRecord,
     Emulator,
     PhoneNumberRecord,
@@ -127,6 +131,17 @@ def expected_destination(record: DestinationRecord, live: bool) -> DestinationUr
     )
 
 
+def expected_credential(record: CredentialRecord, live: bool = True) -> SipCredential:
+    return SipCredential(
+        id=record.id,
+        trunk_sid=record.trunk_sid,
+        user_name=record.user_name,
+        friendly_name=record.friendly_name,
+        date_created=record.date_created,
+        date_updated=record.date_updated,
+    )
+
+
 def by_id(models: Sequence[Any]) -> dict[str, Any]:
     ids = [model.id for model in models]
     assert len(set(ids)) == len(ids), f"duplicate ids in {ids}"
@@ -208,11 +223,14 @@ async def exercise_every_operation(client: AsyncTrunkingClient, emulator: Emulat
     assert_paged(emulator, "whitelisted-ips", 8)
     assert_paged(emulator, "destination-uris", 8)
 
-    credentials = await client.credentials.get(sid)
-    stored = state.get_credentials(sid)
-    assert stored is not None
-    assert credentials == Credentials(username=sid, password=stored.password)
-    assert stored.password not in repr(credentials)
+    if live:
+        await exercise_the_further_live_operations(client, emulator, sid)
+    else:
+        credentials = await client.credentials.get(sid)
+        stored = state.get_credentials(sid)
+        assert stored is not None
+        assert credentials == Credentials(username=sid, password=stored.password)
+        assert stored.password not in repr(credentials)
 
     setting = await client.settings.set_alias(sid, "+91 98765-00000")
     [alias] = state.settings(sid)
@@ -223,14 +241,73 @@ async def exercise_every_operation(client: AsyncTrunkingClient, emulator: Emulat
         trunk_sid=sid,
         date_created=alias.date_created,
     )
+    if live:
+        assert await client.settings.list(sid) == [setting]
+        await client.settings.delete(sid, "trunk_external_alias")
+        assert state.settings(sid) == []
 
     await client.trunks.delete(sid)
     assert state.trunks == []
     with pytest.raises(NotFoundError) as gone:
         await client.phone_numbers.list(sid)
-    assert (gone.value.status_code, gone.value.error_code) == (404, 1003)
+    assert (gone.value.status_code, gone.value.error_code) == (404, 1000 if live else 1003)
     with pytest.raises(NotFoundError):
         await client.trunks.delete(sid)
+
+
+async def exercise_the_further_live_operations(
+    client: AsyncTrunkingClient, emulator: Emulator, sid: str
+) -> None:
+    """List, find, update and look up; SIP credentials; one removal of each kind."""
+    state = emulator.state
+    trunk = expected_trunk(state.get_trunk(sid), live=True)
+    assert await client.trunks.list() == [trunk]
+    assert [t async for t in client.trunks.iter()] == [trunk]
+    assert await client.trunks.find(TRUNK_NAME) == trunk
+    assert await client.trunks.find("no_such_trunk") is None
+    assert await client.trunks.get(sid) == trunk
+    renamed = await client.trunks.update(sid, trunk_name="acme_renamed")
+    assert renamed == expected_trunk(state.get_trunk(sid), live=True)
+    assert renamed.trunk_name == "acme_renamed"
+
+    held = await client.trunk_maps.lookup(NUMBERS[4])
+    [record] = [r for r in state.phone_numbers(sid) if r.phone_number == NUMBERS[4]]
+    assert held == TrunkMap(
+        phone_number=NUMBERS[4],
+        trunk_sid=sid,
+        id=record.id,
+        mode=record.mode,
+        date_created=record.date_created,
+        date_updated=record.date_updated,
+    )
+    assert await client.trunk_maps.lookup("+919999999999") is None
+
+    updated = await client.phone_numbers.update(sid, NUMBERS[4], mode="flow")
+    assert updated == expected_number(state.phone_numbers(sid)[4], live=True)
+    assert updated.mode == "flow"
+
+    created = await client.credentials.create(sid, "voicebot", friendly_name="Voice bot")
+    [stored] = state.credentials(sid)
+    assert created == attrs.evolve(expected_credential(stored), password=stored.password)
+    assert await client.credentials.list(sid) == [expected_credential(stored)]
+    rotated = await client.credentials.rotate(sid, created.id)
+    [stored] = state.credentials(sid)
+    assert rotated.password == stored.password != created.password
+    deleted = await client.credentials.delete(sid, created.id)
+    assert deleted == expected_credential(stored)
+    assert state.credentials(sid) == []
+
+    removed = await client.phone_numbers.remove(sid, NUMBERS[19])
+    assert removed.phone_number == NUMBERS[19]
+    assert NUMBERS[19] not in {r.phone_number for r in state.phone_numbers(sid)}
+    moved = await client.whitelisted_ips.update(sid, "192.0.2.5", "192.0.2.6")
+    assert (moved.ip, moved.mask) == ("192.0.2.6", 32)
+    await client.whitelisted_ips.remove(sid, "192.0.2.6")
+    assert "192.0.2.6" not in {r.ip for r in state.whitelisted_ips(sid)}
+    weighted = await client.destination_uris.update(sid, FQDN_DESTINATION, priority=2, weight=7)
+    assert (weighted.priority, weighted.weight) == (2, 7)
+    await client.destination_uris.remove(sid, FQDN_DESTINATION)
+    assert f"{FQDN_DESTINATION}" not in {r.destination for r in state.destinations(sid)}
 
 
 class FastTime:

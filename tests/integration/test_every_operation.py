@@ -11,8 +11,10 @@ from exotel_trunking import (
     BadRequestError,
     ConflictError,
     Credentials,
+    NotFoundError,
     PartialFailureError,
     PermissionDeniedError,
+    ResponseDecodeError,
 )
 
 from .support import (
@@ -43,15 +45,28 @@ async def test_every_operation_returns_what_the_emulator_state_holds(dialect: st
     assert emulator.counters.by_status.keys() <= {200, 404}
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
-async def test_credentials_are_none_until_the_trunk_has_some(dialect: str) -> None:
-    emulator = make_emulator(dialect, issue_credentials=False)
+async def test_reference_credentials_are_none_until_the_trunk_has_some() -> None:
+    emulator = make_emulator("reference", issue_credentials=False)
     async with client_for(emulator) as client:
         trunk = await client.trunks.create("no_creds_yet")
         assert await client.credentials.get(trunk.trunk_sid) is None
         issued = emulator.issue_credentials(trunk.trunk_sid)
         credentials = await client.credentials.get(trunk.trunk_sid)
     assert credentials == Credentials(username=trunk.trunk_sid, password=issued.password)
+
+
+async def test_live_credentials_are_digest_credentials_that_get_points_to_list() -> None:
+    emulator = make_emulator("live")
+    async with client_for(emulator) as client:
+        trunk = await client.trunks.create("no_creds_yet")
+        assert await client.credentials.get(trunk.trunk_sid) is None
+        assert await client.credentials.list(trunk.trunk_sid) == []
+        issued = emulator.issue_credentials(trunk.trunk_sid)
+        with pytest.raises(ResponseDecodeError, match=r"read them with credentials\.list\(\)"):
+            await client.credentials.get(trunk.trunk_sid)
+        [listed] = await client.credentials.list(trunk.trunk_sid)
+    assert (listed.user_name, listed.password) == (trunk.trunk_sid, None)
+    assert issued.password not in repr(listed)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -150,3 +165,90 @@ async def test_another_accounts_sid_raises_permission_denied(dialect: str) -> No
     assert (caught.value.status_code, caught.value.error_code) == (403, 1011)
     assert "/v2/accounts/someone_else/trunks" in str(caught.value)
     assert emulator.state.trunks == []
+
+
+async def test_the_reference_dialect_answers_the_live_only_operations_with_its_errors() -> None:
+    emulator = make_emulator("reference")
+    async with client_for(emulator) as client:
+        sid = (await client.trunks.create("reference")).trunk_sid
+        await client.phone_numbers.map(sid, NUMBERS[0])
+        await client.whitelisted_ips.add(sid, "203.0.113.0/24")
+        await client.destination_uris.add(sid, FQDN_DESTINATION)
+        await client.settings.set_alias(sid, NUMBERS[0])
+        not_found = [
+            client.trunk_maps.lookup(NUMBERS[0]),
+            client.trunks.update(sid, trunk_name="renamed"),
+            client.phone_numbers.update(sid, NUMBERS[0], mode="flow"),
+            client.whitelisted_ips.update(sid, "203.0.113.0/24", "198.51.100.0/24"),
+            client.destination_uris.update(sid, FQDN_DESTINATION, weight=2),
+            client.credentials.update(sid, "cr_1", friendly_name="x"),
+        ]
+        not_allowed = [
+            client.trunks.list(),
+            client.trunks.find("reference"),
+            client.phone_numbers.remove(sid, NUMBERS[0]),
+            client.whitelisted_ips.remove(sid, "203.0.113.0/24"),
+            client.destination_uris.remove(sid, FQDN_DESTINATION),
+            client.credentials.create(sid, "voicebot"),
+            client.settings.list(sid),
+            client.settings.delete(sid, "trunk_external_alias"),
+        ]
+        for call in not_found:
+            with pytest.raises(NotFoundError) as missing:
+                await call
+            assert missing.value.error_code == 1003  # the reference's "no such resource"
+        for call in not_allowed:
+            with pytest.raises(APIStatusError) as refused:
+                await call
+            assert (refused.value.status_code, refused.value.error_code) == (405, 1000)
+        with pytest.raises(ResponseDecodeError, match="holds no list"):
+            await client.credentials.list(sid)  # the reference answers its {username, password}
+    # Nothing was changed by the calls the reference does not know.
+    [trunk] = emulator.state.trunks
+    assert trunk.trunk_name == "reference"
+    assert len(emulator.state.phone_numbers(sid)) == 1
+    assert len(emulator.state.whitelisted_ips(sid)) == 1
+    assert len(emulator.state.destinations(sid)) == 1
+    assert len(emulator.state.settings(sid)) == 1
+
+
+async def test_a_number_is_held_by_one_trunk_at_a_time_and_the_lookup_names_it() -> None:
+    emulator = make_emulator("live")
+    async with client_for(emulator) as client:
+        first = (await client.trunks.create("first")).trunk_sid
+        second = (await client.trunks.create("second")).trunk_sid
+        await client.phone_numbers.map(first, NUMBERS[0])
+        with pytest.raises(ConflictError):
+            await client.phone_numbers.map(second, NUMBERS[0])
+        held = await client.trunk_maps.lookup(NUMBERS[0])
+        assert held is not None
+        assert held.trunk_sid == first
+        await client.phone_numbers.remove(first, NUMBERS[0])
+        assert await client.trunk_maps.lookup(NUMBERS[0]) is None
+        moved = await client.phone_numbers.map(second, NUMBERS[0])
+        now_held = await client.trunk_maps.lookup(NUMBERS[0])
+    assert moved.trunk_sid == second
+    assert now_held is not None
+    assert now_held.trunk_sid == second
+
+
+async def test_removing_what_is_not_on_the_trunk_raises_not_found_and_sends_no_delete() -> None:
+    emulator = make_emulator("live")
+    async with client_for(emulator) as client:
+        sid = (await client.trunks.create("empty")).trunk_sid
+        await client.whitelisted_ips.add(sid, "203.0.113.0/24")
+        removals = {
+            NUMBERS[0]: client.phone_numbers.remove(sid, NUMBERS[0]),
+            "203.0.113.0/32": client.whitelisted_ips.remove(sid, "203.0.113.0"),
+            FQDN_DESTINATION: client.destination_uris.remove(sid, FQDN_DESTINATION),
+            "credential 1234": client.credentials.delete(sid, "1234"),
+        }
+        messages = {}
+        for what, call in removals.items():
+            with pytest.raises(NotFoundError) as caught:
+                await call
+            messages[what] = str(caught.value)
+    for what, message in messages.items():
+        assert f"{what} is not on trunk {sid}" in message
+    assert "; it has 203.0.113.0/24" in messages["203.0.113.0/32"]
+    assert [r for r in emulator.requests if r.method == "DELETE"] == []

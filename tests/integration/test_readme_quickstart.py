@@ -102,6 +102,37 @@ def test_quickstart_provisions_a_trunk_with_numbers_ips_destinations_and_alias(
         assert len(source.strip().splitlines()) <= 25
 
 
+#: The ten-line example at the top of the README, for readers of the package index.
+OPENING = "<!-- opening -->"
+
+
+def test_the_readmes_opening_example_maps_a_number_on_the_emulator_in_ten_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert OPENING in text, f"{README}: no {OPENING} example"
+    assert text.index(OPENING) < text.index("\n## "), "the example opens the README"
+    block = _BLOCK.search(text, text.index(OPENING))
+    assert block is not None, f"{README}: no ```python block after {OPENING}"
+    source = block.group(1)
+    assert len([line for line in source.splitlines() if line.strip()]) <= 10
+    created: list[Emulator] = []
+
+    class RecordingEmulator(Emulator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
+    run_snippet(source, f"{README.name}:opening")
+
+    [emulator] = created
+    [trunk] = emulator.state.trunks
+    [number] = emulator.state.phone_numbers(trunk.trunk_sid)
+    assert number.phone_number == "+919876543210"
+    assert capsys.readouterr().out == f"{trunk.trunk_sid} +919876543210\n"
+
+
 def test_quickstart_source_comes_from_the_readme_once_it_has_the_marker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,3 +147,43 @@ def test_quickstart_source_comes_from_the_readme_once_it_has_the_marker(
 def test_a_snippet_with_top_level_await_is_run_to_completion() -> None:
     source = "import anyio\nawait anyio.sleep(0)\ndone = True\n"
     assert run_snippet(source, "snippet")["done"] is True
+
+
+#: The "Voice AI platforms" example: a tenant with SIP credentials and no IP whitelist.
+VOICE_AI = "<!-- voice-ai -->"
+
+
+def test_the_voice_ai_example_provisions_a_tenant_with_credentials_and_no_whitelist(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert VOICE_AI in text, f"{README}: no {VOICE_AI} example"
+    block = _BLOCK.search(text, text.index(VOICE_AI))
+    assert block is not None, f"{README}: no ```python block after {VOICE_AI}"
+    created: list[Emulator] = []
+
+    class RecordingEmulator(Emulator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
+    namespace = run_snippet(block.group(1), f"{README.name}:voice-ai")
+
+    [emulator] = created
+    assert emulator.dialect == "live"
+    [trunk] = emulator.state.trunks
+    sid = trunk.trunk_sid
+    assert trunk.trunk_name == "tenant_42"
+    assert [n.phone_number for n in emulator.state.phone_numbers(sid)] == ["+919876543210"]
+    assert [d.destination for d in emulator.state.destinations(sid)] == [
+        "sip.agents.example.com:5061;transport=tls"
+    ]
+    assert emulator.state.whitelisted_ips(sid) == []
+    [credential] = emulator.state.credentials(sid)
+    assert credential.user_name == "tenant_42_agent"
+    assert namespace["vault"] == {"tenant_42": credential.password}
+    assert all(r.status == 200 for r in emulator.requests), emulator.requests
+    printed = capsys.readouterr().out
+    assert printed == f"{sid} acme.pstn.exotel.com tenant_42_agent\n"
+    assert credential.password not in printed
