@@ -18,7 +18,7 @@ from pathlib import Path
 from . import _environment
 from ._report import Section, Table, targets_table
 
-CASES = ("overhead", "bulk", "ratelimit", "memory", "connections", "sync")
+CASES = ("overhead", "bulk", "ratelimit", "memory", "connections", "sync", "otel")
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -27,6 +27,7 @@ from .._exceptions import (
     RateLimitError,
     ResponseDecodeError,
 )
+from .._telemetry import Site
 from ._clients import ClientProvider
 from ._envelope import Envelope, decode
 from ._ratelimit import RateLimiter
@@ -40,6 +41,7 @@ from ._retry import (
     parse_rate_limit_reset,
     parse_retry_after,
 )
+from ._watch import CallWatch, watch_call
 
 __all__ = ["Call", "RateLimitWait", "Requester", "RetryEvent"]
 
@@ -71,13 +73,11 @@ class Answer:
         status_code: The HTTP status.
         headers: The response headers.
         body: The body, decoded from any ``Content-Encoding``.
-        elapsed: Seconds from sending to the last byte read.
     """
 
     status_code: int
     headers: httpx2.Headers
     body: bytes
-    elapsed: float
 
 
 @attrs.frozen
@@ -98,18 +98,25 @@ class Call:
         recover_on: The error that means "the first attempt succeeded" on a repeat.
         unknown_outcome: What to tell the caller when a non-repeatable call's outcome is
             unknown (e.g. "the trunk may have been created").
+        operation: What telemetry and logs call it: ``"trunks.create"``, ``"phone_numbers.list"``.
+        template: ``path`` with its variable parts named, as ``url.template`` reports it:
+            ``"trunks/{trunk_sid}/phone-numbers"``.
+        trunk_sid: The trunk the call is about, if any (for telemetry).
     """
 
     method: str
     path: str
     params: Mapping[str, str] | None = None
-    json: Any = None
+    json: Any = attrs.field(default=None, repr=False)  # may carry a SIP password
     repeatable: bool = attrs.field(
         default=attrs.Factory(lambda call: call.method in _IDEMPOTENT_METHODS, takes_self=True)
     )
     recover: Callable[[], Awaitable[Envelope | None]] | None = None
     recover_on: type[APIStatusError] = ConflictError
     unknown_outcome: str = "the request may or may not have been applied"
+    operation: str = "request"
+    template: str = ""
+    trunk_sid: str | None = None
 
 
 @attrs.frozen
@@ -168,9 +175,13 @@ class RateLimitWait:
 
 @attrs.define
 class _Holds:
-    """When the last announced hold ends; shared by a requester and those derived from it."""
+    """The last announced hold: when it ends, and why (a ``RateLimitWait`` reason).
+
+    Shared by a requester and those derived from it.
+    """
 
     until: float = float("-inf")
+    reason: str = ""
 
 
 class Requester:
@@ -195,6 +206,7 @@ class Requester:
         max_response_bytes: The largest response body read (after decompression).
         on_retry: Called with a :class:`RetryEvent` before every retry.
         on_rate_limit_wait: Called with a :class:`RateLimitWait` when a hold starts.
+        attempt_spans: With OpenTelemetry, give each HTTP attempt a span of its own.
         clock, wall_clock, sleep, rand: Injected time and randomness (tests).
     """
 
@@ -212,6 +224,7 @@ class Requester:
         max_response_bytes: int,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_rate_limit_wait: Callable[[RateLimitWait], None] | None = None,
+        attempt_spans: bool = True,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -221,6 +234,7 @@ class Requester:
         self._owns_clients = True
         self.account_path = f"/v2/accounts/{account_sid}/"
         self.root = base_url.rstrip("/") + self.account_path
+        self._site = Site.of(base_url, account_sid, attempt_spans=attempt_spans)
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
         # request's own I/O is the checkpoint that follows.
@@ -255,12 +269,19 @@ class Requester:
 
     async def request(self, call: Call) -> Envelope:
         """Carry out ``call``, retrying as the policy allows; return the decoded envelope."""
+        watch = watch_call(call, self._site)
+        if watch is None:
+            return await self._within_deadline(call, None)
+        with watch:
+            return watch.done(await self._within_deadline(call, watch))
+
+    async def _within_deadline(self, call: Call, watch: CallWatch | None) -> Envelope:
         deadline = self.retry.deadline
         if deadline is None:
-            return await self._request(call, None)
+            return await self._request(call, None, watch)
         try:
             with anyio.fail_after(deadline):
-                return await self._request(call, self._clock() + deadline)
+                return await self._request(call, self._clock() + deadline, watch)
         except TimeoutError:
             raise APITimeoutError(
                 f"{call.method} {self.account_path}{call.path} did not finish within the "
@@ -269,14 +290,17 @@ class Requester:
                 path=self.account_path + call.path,
             ) from None
 
-    async def _request(self, call: Call, deadline: float | None) -> Envelope:
+    async def _request(
+        self, call: Call, deadline: float | None, watch: CallWatch | None
+    ) -> Envelope:
+        started = time.perf_counter()
         outcome_unknown = False
         reasons: list[str] = []
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = await self._attempt(call, outcome_unknown)
+                result = await self._attempt(call, outcome_unknown, watch)
             except APIStatusError as error:
                 error.attempts = max(error.attempts, attempt)  # e.g. a 409 on a repeat
                 raise
@@ -295,15 +319,17 @@ class Requester:
                     await self._hold(pause, "429", _request_id(result.error))
             if delay is None:
                 raise self._final_error(call, result, attempt, reasons)
-            self._announce(call, result, attempt, delay)
+            self._announce(call, result, attempt, delay, started=started, watch=watch)
             if result.failure is not Failure.RATE_LIMITED:
                 await self._sleep(delay)
 
-    async def _attempt(self, call: Call, outcome_unknown: bool) -> Envelope | _Failed:
+    async def _attempt(
+        self, call: Call, outcome_unknown: bool, watch: CallWatch | None
+    ) -> Envelope | _Failed:
         """Send once; return the envelope, or a retryable failure; raise anything final."""
         path = self.account_path + call.path
         try:
-            answer = await self._send(call, path)
+            answer = await self._send(call, path, watch)
         except httpx2.TransportError as exc:
             if self._clients.is_closed:  # the client was closed under this request: stop
                 raise self._closed_error(call) from exc
@@ -325,7 +351,6 @@ class Requester:
             if isinstance(error, RateLimitError):
                 error.retry_after = retry_after
             return _Failed(status_failure, error, str(error.status_code), retry_after)
-        self._log(call, path, answer, envelope.request_id)
         if outcome_unknown and _all_failed_with(envelope, call.recover_on):
             recovered = await self._recover(call)
             if recovered is not None:
@@ -362,7 +387,7 @@ class Requester:
         )
         return await call.recover()
 
-    async def _send(self, call: Call, path: str) -> Answer:
+    async def _send(self, call: Call, path: str, watch: CallWatch | None) -> Answer:
         blocked = self.limiter.blocked_for
         if blocked > self.retry.max_retry_after:
             raise RateLimitError(
@@ -376,7 +401,10 @@ class Requester:
         if blocked > 0:
             self._announce_hold(blocked, "shared", None)  # a hold this client did not start
         async with self._slots:
-            await self.limiter.acquire()
+            if watch is None:
+                await self.limiter.acquire()
+            else:
+                await watch.paced(self.limiter.acquire(), self._clock, self._holds)
             if self._clients.is_closed:
                 raise self._closed_error(call)
             client = self._clients.client()
@@ -388,7 +416,8 @@ class Requester:
                 json=call.json,
                 timeout=self.timeout,
             )
-            answer = await self._exchange(client, request, call, path)
+            exchanging = self._exchange(client, request, call, path)
+            answer = await (exchanging if watch is None else watch.exchange(exchanging, request))
         reset = parse_rate_limit_reset(answer.headers, self._wall_clock)
         if reset:
             # A reset past the cap is a skewed clock or nonsense: do not stall every task on it.
@@ -406,7 +435,7 @@ class Requester:
         until = self._clock() + seconds
         if until <= self._holds.until + _HOLD_SLACK:
             return
-        self._holds.until = until
+        self._holds.until, self._holds.reason = until, reason
         if reason != "429":  # a 429's retry is logged already, with its wait
             logger.info("rate-limited (%s): requests held back for %.1fs", reason, seconds)
         if self._on_rate_limit_wait is not None:
@@ -422,7 +451,6 @@ class Requester:
             ResponseDecodeError: the body is larger than ``max_response_bytes``, or its
                 ``Content-Encoding`` cannot be decoded.
         """
-        started = time.perf_counter()
         with self._clients.attempt(self.attempt_timeout):
             response = await client.send(request, stream=True, auth=None, follow_redirects=False)
             try:
@@ -436,9 +464,7 @@ class Requester:
                 ) from exc
             finally:
                 await response.aclose()
-            return Answer(
-                response.status_code, response.headers, body, time.perf_counter() - started
-            )
+            return Answer(response.status_code, response.headers, body)
         # The attempt's scope was cancelled: by aclose(), or when its time was up.
         if self._clients.is_closed:
             raise self._closed_error(call)
@@ -490,22 +516,22 @@ class Requester:
             path=path,
         )
 
-    def _log(self, call: Call, path: str, answer: Answer, request_id: str | None) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d request_id=%s elapsed=%.1fms",
-                call.method,
-                path,
-                answer.status_code,
-                request_id,
-                answer.elapsed * 1000,
-            )
-
-    def _announce(self, call: Call, failed: _Failed, attempt: int, delay: float) -> None:
+    def _announce(
+        self,
+        call: Call,
+        failed: _Failed,
+        attempt: int,
+        delay: float,
+        *,
+        started: float,
+        watch: CallWatch | None,
+    ) -> None:
         path = self.account_path + call.path
         error = failed.error
         status = error.status_code if isinstance(error, APIStatusError) else None
         request_id = error.request_id if isinstance(error, APIStatusError) else None
+        if watch is not None:
+            watch.retrying(attempt, failed.reason, delay, status, request_id)
         logger.info(
             "retrying %s %s: attempt %d failed (%s), next in %.2fs request_id=%s",
             call.method,
@@ -514,6 +540,15 @@ class Requester:
             failed.reason,
             delay,
             request_id,
+            extra={
+                "operation": call.operation,
+                "status": status,
+                "attempts": attempt,
+                "request_id": request_id,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "reason": failed.reason,
+                "delay_s": delay,
+            },
         )
         if self._on_retry is not None:
             self._on_retry(

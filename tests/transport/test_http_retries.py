@@ -840,11 +840,11 @@ async def test_each_retry_is_logged_at_info_with_attempt_wait_reason_and_request
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
 
 
-async def test_debug_logging_shows_each_answer_with_its_request_id_and_the_time_it_took(
+async def test_debug_logging_shows_each_finished_call_with_its_request_id_and_the_time_it_took(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The SDK times each attempt itself (sending to the last byte read), so a transport that
-    # returns a pre-read body (MockTransport) gets a measured time too, not "unknown".
+    # The SDK times each call itself (from its start to the last byte of its last answer), so
+    # a transport that returns a pre-read body (MockTransport) gets a measured time too.
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
     fake = FakeExotel()
     fake.add_trunk("tr1")
