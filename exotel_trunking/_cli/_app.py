@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from itertools import islice
 from typing import Any, NoReturn, TypeVar
@@ -21,6 +22,7 @@ from .._config import _is_loopback
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
+    ConflictError,
     ExotelError,
     InvalidParameterError,
     NotFoundError,
@@ -31,8 +33,11 @@ from .._transport import RateLimit
 
 T = TypeVar("T")
 
-#: Exit codes, as documented in ``exotel-trunking --help``.
+#: Exit codes, as documented in ``exotel-trunking --help`` and the README. ``EXIT_NOT_FOUND``:
+#: the trunk itself is not found, or in conflict (its name is taken). ``EXIT_INTERRUPTED``:
+#: Ctrl-C, or a confirmation answered no.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 #: What ``--rate-limit`` accepts to turn client-side pacing off.
 _OFF = ("off", "none", "0")
@@ -53,6 +58,7 @@ class Settings:
     base_url: str | None = None
     rate_limit: RateLimit | bool | None = None
     as_json: bool = False
+    trace: bool = False
     console: Console = attrs.Factory(lambda: Console(highlight=False))
     errors: Console = attrs.Factory(lambda: Console(stderr=True, highlight=False))
 
@@ -113,17 +119,56 @@ class Settings:
         sys.exit(code)
 
 
-class GlobalOptionsGroup(click.Group):
+class HelpGroup(click.Group):
+    """A command group whose help lists each subcommand's summary whole, wrapped, never cut.
+
+    click cuts a summary longer than the line to fit with "...": here it wraps instead.
+    """
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The "Commands:" section, each summary wrapped rather than cut."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=_NO_LIMIT)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+#: A summary length that click never reaches, so that it cuts nothing.
+_NO_LIMIT = 10_000
+
+
+class GlobalOptionsGroup(HelpGroup):
     """A command group whose own options may also follow the subcommand.
 
     ``exotel-trunking numbers list SID --json`` is read as ``exotel-trunking --json numbers
     list SID``: the group's options found after the subcommand are moved before it (after
-    the ones already there, so that a later one still wins). A subcommand that parses its
-    own arguments (``emulator``, which has an ``--api-key`` of its own) keeps them all.
+    the ones already there, so that a later one still wins). A subcommand's own options of
+    the same name stay with it (``emulator`` has an ``--api-key`` of its own, the key it
+    accepts), and one that takes extra arguments raw keeps them all.
+
+    It also gives the exit codes of an interruption: Ctrl-C outside the work that handles it
+    itself (:mod:`._interrupt`), and a confirmation answered no, exit with 130 (click's
+    "Aborted!" and 1 would read as "some items failed"). Its subgroups are :class:`HelpGroup`.
     """
+
+    group_class = HelpGroup
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, self._hoist(ctx, args))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; Ctrl-C and a declined confirmation exit with 130."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+        except click.Abort:
+            click.echo("\ncancelled: nothing more was done", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
 
     def _hoist(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value = _options_taking_values(self)
@@ -199,11 +244,27 @@ def _trunk_not_found(error: BaseException) -> bool:
     )
 
 
+def _trunk_conflict(error: BaseException) -> bool:
+    """A 409 to creating a trunk: the name is taken (a 409 for an item is the item's)."""
+    return (
+        isinstance(error, ConflictError)
+        and error.method == "POST"
+        and error.path.rstrip("/").endswith("/trunks")
+    )
+
+
 def exit_code_for(error: BaseException) -> int:
-    """Map an exception to the command's exit code."""
+    """Map an exception to the command's exit code (the README's table).
+
+    2 for usage and configuration, including an address the emulator cannot listen on
+    ("port in use"); 4 for the trunk itself (not found, or its name taken); 3 for refused
+    credentials; 1 otherwise.
+    """
     if isinstance(error, (ConfigurationError, InvalidParameterError, click.UsageError)):
         return EXIT_USAGE
-    if _trunk_not_found(error):
+    if isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        return EXIT_USAGE
+    if _trunk_not_found(error) or _trunk_conflict(error):
         return EXIT_NOT_FOUND  # every command's NotFoundError is about its TRUNK_SID
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return EXIT_AUTH
@@ -234,14 +295,17 @@ def run(
     settings: Settings,
     work: Callable[[AsyncTrunkingClient], Awaitable[T]],
     hint: Callable[[ExotelError], str | None] = lambda _: None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> T:
     """Build a client, run ``work`` with it, close it; turn SDK errors into exit codes.
 
     ``hint`` may suggest a next step for an error, in the command's own terms.
+    ``client_options`` go to the client as well, e.g. a progress display's hooks
+    (``ClientActivity.client_options()``).
     """
 
     async def main() -> T:
-        async with settings.client() as client:
+        async with settings.client(**(client_options or {})) as client:
             return await work(client)
 
     try:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from .._client import AsyncTrunkingClient
@@ -20,6 +21,7 @@ from ._demo import demo
 from ._doctor import doctor, explain_command
 from ._emulator import emulator
 from ._importer import import_command
+from ._trace import printed_trace
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,6 +61,12 @@ _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     is_flag=True,
     help="Print JSON on stdout (progress and hints stay on stderr).",
 )
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Print the run's OpenTelemetry spans as a tree on stderr at the end (needs "
+    "opentelemetry-sdk).",
+)
 @click.version_option(package_name="exotel-trunking", prog_name="exotel-trunking")
 @click.pass_context
 def cli(ctx: click.Context, /, **options: Any) -> None:
@@ -72,10 +80,13 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     Check:       exotel-trunking doctor TRUNK_SID   (why calls will fail)
     Options:     the options below may also follow the subcommand.
     Exit codes:  0 all good, 1 some items failed (doctor: a problem found),
-                 2 usage or configuration, 3 authentication or permission
-                 refused, 4 no such trunk.
+                 2 usage, configuration or input file, 3 authentication or
+                 permission refused, 4 no such trunk or its name taken,
+                 130 interrupted (Ctrl-C, or a confirmation answered no).
     """
     ctx.obj = Settings(**options)
+    if ctx.obj.trace:
+        ctx.with_resource(printed_trace(Console(stderr=True, highlight=False)))
 
 
 pass_settings = click.make_pass_decorator(Settings)

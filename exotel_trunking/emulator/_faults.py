@@ -1,20 +1,32 @@
 """Injected faults: which kinds exist, probabilistic rules, scripted queues, and the choice.
 
 A request first consumes a matching *script* ("the next two POSTs to this path answer 503");
-only when none matches are the probabilistic *rules* consulted, with a single draw from the
-emulator's seeded random generator, so a seed and a sequence of calls fix every outcome.
+only when none matches are the probabilistic *rules* consulted, with a single draw keyed on the
+seed, the request and how many identical requests came before it (:class:`RequestDraws`). So a
+seed and a set of calls fix every outcome, in whatever order concurrent calls arrive.
 """
 
 from __future__ import annotations
 
 import functools
-import random
+import hashlib
 import re
+import secrets
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 import attrs
 
-__all__ = ["FAULT_KINDS", "FaultKind", "FaultPlan", "FaultRule", "ScriptedFault", "check_kind"]
+__all__ = [
+    "FAULT_KINDS",
+    "FaultKind",
+    "FaultPlan",
+    "FaultRule",
+    "RequestDraws",
+    "ScriptedFault",
+    "check_kind",
+]
 
 #: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page, connection dropped
 #: before or after the change is applied, or ``slow`` (answer delayed past a client's timeout).
@@ -124,8 +136,11 @@ class FaultPlan:
     def __repr__(self) -> str:
         return f"FaultPlan(rules={self.rules!r}, scripts={self.scripts!r})"
 
-    def choose(self, method: str, path: str, rng: random.Random) -> FaultKind | None:
-        """Pick the fault for one request, consuming a script use if one matches."""
+    def choose(self, method: str, path: str, draw: Callable[[], float]) -> FaultKind | None:
+        """Pick the fault for one request, consuming a script use if one matches.
+
+        ``draw`` returns a number in [0, 1); it is called only when a rule matches.
+        """
         for script in self.scripts:
             if script.matches(method, path):
                 script.remaining -= 1
@@ -137,11 +152,11 @@ class FaultPlan:
             return None  # no draw: adding no faults must not shift the seeded sequence
         # One draw over the stacked probabilities: {"503": 0.1, "429": 0.05} means 10 % of
         # requests answer 503 and a further 5 % answer 429, never both.
-        draw = rng.random()
+        value = draw()
         cumulative = 0.0
         for rule in matching:
             cumulative += rule.probability
-            if draw < cumulative:
+            if value < cumulative:
                 return rule.kind
         return None
 
@@ -156,3 +171,31 @@ class FaultPlan:
             "rules": [rule.to_dict() for rule in self.rules],
             "scripts": [script.to_dict() for script in self.scripts],
         }
+
+
+class RequestDraws:
+    """Numbers in [0, 1) keyed on a seed, a request, and how many identical requests preceded it.
+
+    A single random generator hands its numbers out in the order requests reach it, and
+    concurrent requests reach the emulator in an order that changes from run to run (their
+    latency ends, the client's scheduling): the same seed then put faults on different
+    requests, and retries made the request counts differ too. Keyed draws give each request
+    the same number whatever the interleaving, and a repeat of it (a retry) a fresh one.
+    """
+
+    def __init__(self, seed: int | None) -> None:
+        # Seeded on purpose: reproducible faults; nothing here protects anything.
+        salt = str(seed).encode() if seed is not None else secrets.token_bytes(16)
+        self._salt = hashlib.blake2b(salt, digest_size=16).digest()
+        self._seen: Counter[bytes] = Counter()
+
+    def draw(self, method: str, path: str, query: str, body: bytes) -> float:
+        """The number for this request (the n-th identical one gets the n-th number)."""
+        key = hashlib.blake2b(key=self._salt, digest_size=16)
+        for part in (method.encode(), path.encode(), query.encode(), body):
+            key.update(len(part).to_bytes(8, "big") + part)
+        identity = key.digest()
+        repeat = self._seen[identity]
+        self._seen[identity] = repeat + 1
+        value = hashlib.blake2b(identity + repeat.to_bytes(8, "big"), digest_size=8).digest()
+        return int.from_bytes(value, "big") / 2**64

@@ -37,7 +37,9 @@ class Served:
 
 @pytest.fixture(scope="module")
 def _served() -> Iterator[Served]:
-    emulator = Emulator(KEY, TOKEN, SID, dialect="live", seed=0)
+    # New trunks get SIP credentials at once, as on an account where Exotel issues them (the
+    # live service's default is none), so that the commands that show them have some.
+    emulator = Emulator(KEY, TOKEN, SID, dialect="live", seed=0, issue_credentials=True)
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(emulator.serve()) as url,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from conftest import KEY, TOKEN, Cli, Served, lines_of
 
 from exotel_trunking._cli._app import Settings, parse_rate_limit
+from exotel_trunking._cli._commands import cli
 from exotel_trunking._transport import RateLimit
 
 SUBCOMMANDS = [
@@ -45,6 +47,34 @@ def test_top_level_help_names_every_command_the_configuration_and_the_exit_codes
     assert "..." not in commands
 
 
+GROUPS = [[], ["trunks"], ["numbers"], ["ips"], ["destinations"], ["alias"]]
+
+
+@pytest.mark.parametrize("path", GROUPS, ids=lambda path: " ".join(path) or "top")
+def test_no_group_help_line_is_cut_or_wider_than_80_columns(run_cli: Cli, path: list[str]) -> None:
+    result = run_cli(*path, "--help")
+    assert result.exit_code == 0, result.output
+    commands = result.stdout.split("Commands:")[1]
+    assert "..." not in commands  # click's cut of a long summary
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def _leaves(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(command, click.Group):
+        return [
+            leaf for name, sub in command.commands.items() for leaf in _leaves(sub, (*path, name))
+        ]
+    return [path]
+
+
+@pytest.mark.parametrize("path", _leaves(cli), ids=" ".join)
+def test_every_subcommand_takes_the_global_options_after_it(path: tuple[str, ...]) -> None:
+    with cli.make_context("exotel-trunking", ["--help"], resilient_parsing=True) as ctx:
+        args = [*path, "ARG", "--json", "--base-url", "http://127.0.0.1:9"]
+        hoisted = cli._hoist(ctx, args)  # type: ignore[attr-defined]
+    assert hoisted == ["--json", "--base-url", "http://127.0.0.1:9", *path, "ARG"]
+
+
 @pytest.mark.parametrize("path", SUBCOMMANDS, ids=" ".join)
 def test_every_subcommand_has_help_that_fits_80_columns(run_cli: Cli, path: list[str]) -> None:
     result = run_cli(*path, "--help")
@@ -62,8 +92,9 @@ def test_version_names_the_package(run_cli: Cli) -> None:
 def test_emulator_help_is_the_emulators_own_with_how_to_use_it(run_cli: Cli) -> None:
     result = run_cli("emulator", "--help")
     assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: cli emulator [OPTIONS]")  # in process: "cli"
     assert "--port PORT" in result.stdout
-    assert "(default: emulator-key)" in result.stdout
+    assert "[default: emulator-key]" in result.stdout
     assert "exotel-trunking numbers import <trunk_sid> numbers.csv" in result.stdout
 
 
@@ -92,10 +123,10 @@ def test_trunks_create_json_is_the_trunk_record_alone_on_stdout(run_cli: Cli) ->
     assert data["date_created"].endswith("+00:00")
 
 
-def test_trunks_create_with_a_taken_name_exits_1(run_cli: Cli) -> None:
+def test_trunks_create_with_a_taken_name_exits_4(run_cli: Cli) -> None:
     run_cli.trunk("acme_main")
     result = run_cli("trunks", "create", "acme_main")
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # the trunk itself is in conflict
     assert "ConflictError" in result.stderr
     assert result.stdout == ""
 
@@ -120,12 +151,25 @@ def test_trunks_delete_asks_first_and_keeps_the_trunk_when_refused(
 ) -> None:
     sid = run_cli.trunk()
     result = run_cli("trunks", "delete", sid, input="n\n")
-    assert result.exit_code == 1
+    assert result.exit_code == 130  # cancelled by the user: not "some items failed"
     assert f"Delete trunk {sid}" in result.stderr
     assert len(served.emulator.state.trunks) == 1
     result = run_cli("trunks", "delete", sid, input="y\n")
     assert result.exit_code == 0
     assert f"Deleted trunk {sid}." in result.stdout
+
+
+def test_ctrl_c_in_any_command_exits_130_not_1(
+    run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("exotel_trunking._cli._commands.run", interrupted)
+    result = run_cli("numbers", "list", "trsid")
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert "Aborted!" not in result.stderr
 
 
 # -- numbers, IPs, destinations --------------------------------------------------------------
@@ -201,7 +245,7 @@ def test_destinations_add_exits_1_for_an_ip_that_is_not_whitelisted(run_cli: Cli
 
 def test_destinations_add_refuses_a_malformed_destination_with_exit_2(run_cli: Cli) -> None:
     sid = run_cli.trunk()
-    result = run_cli("destinations", "add", sid, "203.0.113.5:5061")
+    result = run_cli("destinations", "add", sid, "203.0.113.5:5061;transport=sctp")
     assert result.exit_code == 2
     assert "transport" in result.stderr
 

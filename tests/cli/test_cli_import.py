@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import Cli, Served
 
-from exotel_trunking._cli._importer import read_items
+from exotel_trunking import ConflictError, ItemOutcome, MappedElsewhereError
+from exotel_trunking._cli._importer import Kind, _row, read_items
 
 GOOD = [f"+9180{30000000 + n:08d}" for n in range(30)]
 
@@ -175,9 +176,14 @@ def test_a_binary_file_exits_2(run_cli: Cli, tmp_path: Path) -> None:
 # -- reading items ---------------------------------------------------------------------------
 
 
+def items_and_lines(text: str, kind: Kind, column: str | None) -> tuple[list[str], list[int]]:
+    read = read_items(io.StringIO(text), kind, column)
+    return read.items, read.lines
+
+
 def test_read_items_finds_the_column_by_header_name() -> None:
     text = "name,DID,notes\nfront desk,+919876543210,x\nsales,+919876543211,\n"
-    assert read_items(io.StringIO(text), "numbers", None) == (
+    assert items_and_lines(text, "numbers", None) == (
         ["+919876543210", "+919876543211"],
         [2, 3],
     )
@@ -185,7 +191,7 @@ def test_read_items_finds_the_column_by_header_name() -> None:
 
 def test_read_items_takes_a_headerless_file_as_one_item_per_line() -> None:
     text = "\n+919876543210\n# a comment\n+919876543211\n"
-    assert read_items(io.StringIO(text), "numbers", None) == (
+    assert items_and_lines(text, "numbers", None) == (
         ["+919876543210", "+919876543211"],
         [2, 4],
     )
@@ -193,9 +199,113 @@ def test_read_items_takes_a_headerless_file_as_one_item_per_line() -> None:
 
 def test_read_items_uses_the_named_column() -> None:
     text = "primary,backup\n203.0.113.1,198.51.100.1\n"
-    assert read_items(io.StringIO(text), "ips", "Backup") == (["198.51.100.1"], [2])
+    assert items_and_lines(text, "ips", "Backup") == (["198.51.100.1"], [2])
 
 
 def test_read_items_keeps_a_short_row_as_an_empty_item_so_it_is_reported() -> None:
     text = "label,ip\nedge,203.0.113.1\nbroken\n"
-    assert read_items(io.StringIO(text), "ips", None) == (["203.0.113.1", ""], [2, 3])
+    assert items_and_lines(text, "ips", None) == (["203.0.113.1", ""], [2, 3])
+
+
+# -- which column ----------------------------------------------------------------------------
+
+
+def test_a_known_synonym_header_is_chosen_and_the_choice_is_printed(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    text = f"name,mobile\nfront desk,{GOOD[0]}\nsales,{GOOD[1]}\n"
+    result = run_cli("numbers", "import", sid, "-", input=text)
+    assert result.exit_code == 0, result.output
+    assert '2 numbers from column 2 "mobile" (a known name for numbers)' in result.stderr
+    assert {n.phone_number for n in served.emulator.state.phone_numbers(sid)} == set(GOOD[:2])
+
+
+def test_a_header_with_no_known_name_exits_2_showing_it_and_the_column_option(
+    run_cli: Cli, served: Served
+) -> None:
+    result = run_cli("numbers", "import", "trsid", "-", input=f"name,contact\nx,{GOOD[0]}\n")
+    assert result.exit_code == 2
+    assert "no column has a known name for numbers" in result.stderr
+    assert "line 1: name, contact" in result.stderr
+    assert "--column NAME" in result.stderr
+    assert served.emulator.counters.total == 0
+
+
+def test_two_known_names_are_ambiguous_and_exit_2(run_cli: Cli) -> None:
+    text = f"phone,mobile\n{GOOD[0]},{GOOD[1]}\n"
+    result = run_cli("numbers", "import", "trsid", "-", input=text)
+    assert result.exit_code == 2
+    assert "several columns could hold the numbers: 'phone', 'mobile'" in result.stderr
+
+
+def test_several_columns_without_a_header_exit_2(run_cli: Cli) -> None:
+    result = run_cli("ips", "import", "trsid", "-", input="edge,203.0.113.1\n")
+    assert result.exit_code == 2
+    assert "2 columns and no header" in result.stderr
+
+
+def test_column_by_position_reads_a_file_without_a_header() -> None:
+    text = "edge,203.0.113.1\ncore,198.51.100.7\n"
+    read = read_items(io.StringIO(text), "ips", "2")
+    assert (read.items, read.lines) == (["203.0.113.1", "198.51.100.7"], [1, 2])
+    assert read.column.describe() == "column 2 (--column), no header"
+
+
+def test_a_column_position_out_of_range_exits_2(run_cli: Cli) -> None:
+    result = run_cli("ips", "import", "trsid", "-", "--column", "3", input="a,203.0.113.1\n")
+    assert result.exit_code == 2
+    assert "give 1 to 2" in result.stderr
+
+
+def test_header_names_match_in_any_case_with_spaces_for_underscores() -> None:
+    read = read_items(io.StringIO(f"Name,Phone Number\nx,{GOOD[0]}\n"), "numbers", None)
+    assert read.items == [GOOD[0]]
+    assert read.column.describe() == (
+        'column 2 "Phone Number" (a known name for numbers), header on line 1'
+    )
+
+
+# -- repeats, other trunks, holds ---------------------------------------------------------------
+
+
+def test_a_repeated_row_says_which_line_it_repeats(run_cli: Cli, tmp_path: Path) -> None:
+    sid = run_cli.trunk()
+    text = f"phone_number\n{GOOD[0]}\n{GOOD[1]}\n# again\n{GOOD[0]}\n"
+    out = tmp_path / "out.json"
+    result = run_cli("numbers", "import", sid, "-", "--output", str(out), input=text)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text(encoding="utf-8"))
+    assert [(r["line"], r["status"], r["repeats_line"]) for r in rows] == [
+        (2, "created", None),
+        (3, "created", None),
+        (5, "exists", 2),
+    ]
+    assert "1 row repeats an earlier row (sent once): line 5 repeats line 2." in result.stdout
+
+
+def test_a_row_for_a_number_on_another_trunk_names_that_trunk() -> None:
+    conflict = ConflictError("Duplicate resource", status_code=409, error_code=1008)
+    error = MappedElsewhereError(conflict, phone_number=GOOD[0], trunk_sid="tr1", held_by="tr2")
+    row = _row(ItemOutcome(GOOD[0], "failed", error=error, index=1, duplicate_of=0), [4, 9])
+    assert (row.line, row.status, row.on_another_trunk, row.repeats_line) == (9, "failed", "tr2", 4)
+    assert row.shown_status == "elsewhere"
+    assert row.reason == "repeats line 4: mapped to trunk tr2"
+    assert row.error is not None
+    assert row.error.startswith("MappedElsewhereError: ")
+
+
+def test_the_summary_says_when_the_rate_limit_held_the_run_back(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    served.call(served.emulator.script, "POST", "/trunks/*/phone-numbers", "429")
+    text = "\n".join(GOOD[:3])
+    summary = run_cli.json("numbers", "import", sid, "-", "--concurrency", "1", input=text)
+    assert summary["created"] == 3
+    assert summary["rate_limit_holds"] == 1
+    assert summary["rate_limited_seconds"] == 1.0  # the emulator's Retry-After
+    assert summary["retries"] == 1
+    result = run_cli("numbers", "import", sid, "-", input=text)
+    assert "Took " in result.stdout
+    assert "held back" not in result.stdout  # no hold this time: not mentioned

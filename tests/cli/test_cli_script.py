@@ -83,5 +83,5 @@ def test_emulator_subcommand_prints_how_to_connect_and_other_commands_work_again
     assert emulator.returncode == 0, stderr
     assert stdout == ""  # the URL is the only line on stdout
     assert f"export EXOTEL_BASE_URL={url} EXOTEL_ACCOUNT_SID=acme" in stderr
-    assert "EXOTEL_API_TOKEN=<your --api-token>" in stderr
+    assert "EXOTEL_API_TOKEN='<your --api-token>'" in stderr
     assert token not in stderr

@@ -358,6 +358,28 @@ async def test_probabilistic_faults_are_deterministic_under_a_seed(anyio_backend
     assert {"503", "429", "dropped", "404"} <= set(first)
 
 
+async def outcomes_by_path(paths: list[str], seed: int = 0) -> dict[str, str]:
+    emulator = make_emulator(seed=seed, faults={"503": 0.3, "429": 0.2})
+    outcomes: dict[str, str] = {}
+    async with api(emulator) as http:
+        for path in paths:
+            outcomes[path] = str((await http.get(path)).status_code)
+    return outcomes
+
+
+async def test_faults_follow_the_request_not_its_place_in_the_order_of_arrival(
+    anyio_backend: str,
+) -> None:
+    # Concurrent clients reach the emulator in an order that changes from run to run; each
+    # request must meet the same fault for the same seed whatever that order.
+    paths = [trunk_url(f"tr{n}", "credentials") for n in range(40)]
+    in_order = await outcomes_by_path(paths)
+    assert in_order == await outcomes_by_path(paths[::-1])
+    assert in_order == await outcomes_by_path(paths[1::2] + paths[::2])
+    assert {"503", "429", "404"} <= set(in_order.values())
+    assert in_order != await outcomes_by_path(paths, seed=1)
+
+
 async def test_probabilities_stack_so_one_draw_picks_at_most_one_fault(anyio_backend: str) -> None:
     outcomes = await run_sequence(0, {"503": 0.5, "429": 0.5})
     assert set(outcomes) == {"503", "429"}

@@ -1,7 +1,8 @@
 """A real ``redis-server`` on 127.0.0.1, started by the tests themselves.
 
 The binary is required in CI (``.ci/run`` installs it); on a developer's machine without it
-these tests are skipped with the reason. Each server listens on a free port, saves nothing and
+these tests are skipped with the reason, and a notice at the end of the run counts them and
+says how to install it. Each server listens on a free port, saves nothing and
 is killed at the end; tests that stop or pause Redis get a server of their own.
 """
 
@@ -19,6 +20,10 @@ import pytest
 from redis_server import RedisServer, free_port
 
 REDIS_SERVER = shutil.which("redis-server")
+#: The reason of the skips when it is missing (the terminal summary counts them by it).
+NO_REDIS_SERVER = (
+    "redis-server is not installed (apt-get install redis-server, or brew install redis)"
+)
 #: coredis 6.9 creates a connection's memory streams in ``BaseConnection.__init__`` and closes
 #: them only once it has connected: every attempt to reach a Redis that is down leaves six
 #: unclosed streams to the garbage collector, which warns. Only that warning is ignored, and
@@ -32,6 +37,21 @@ def _require(condition: bool, reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI must run the Redis tests: .ci/run installs it)")
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say at the end of the run, where it is seen, that tests were skipped for want of Redis."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if NO_REDIS_SERVER in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_sep("=", "redis-server is missing", yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(skipped)} Redis tests were skipped: redis-server is not installed. "
+            "Install it (apt-get install redis-server, or brew install redis) and run again."
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +73,7 @@ def failed_connections_collected() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def redis_binary() -> str:
-    _require(REDIS_SERVER is not None, "redis-server is not installed")
+    _require(REDIS_SERVER is not None, NO_REDIS_SERVER)
     _require(
         importlib.util.find_spec("coredis") is not None,
         'coredis is not installed (the "redis" extra)',
