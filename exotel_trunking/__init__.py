@@ -28,8 +28,17 @@ from ._exceptions import (
     UnprocessableEntityError,
 )
 from ._explain import Explanation, explain
-from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
-from ._provision import Changes, NumberSpec, ProvisionReport, TrunkSpec
+from ._models import (
+    Credentials,
+    DestinationUri,
+    PhoneNumber,
+    SipCredential,
+    Trunk,
+    TrunkMap,
+    TrunkSetting,
+    WhitelistedIp,
+)
+from ._provision import Changes, NumberSpec, ProvisionProgress, ProvisionReport, TrunkSpec
 from ._sync import TrunkingClient
 from ._transport import RateLimit, RateLimiter, RateLimitWait, RetryEvent, RetryPolicy
 from ._version import __version__
@@ -63,6 +72,7 @@ __all__ = [
     "PartialFailureError",
     "PermissionDeniedError",
     "PhoneNumber",
+    "ProvisionProgress",
     "ProvisionReport",
     "RateLimit",
     "RateLimitError",
@@ -71,7 +81,9 @@ __all__ = [
     "ResponseDecodeError",
     "RetryEvent",
     "RetryPolicy",
+    "SipCredential",
     "Trunk",
+    "TrunkMap",
     "TrunkSetting",
     "TrunkSpec",
     "TrunkingClient",

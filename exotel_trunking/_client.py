@@ -27,15 +27,17 @@ from ._config import (
 from ._diagnosis import Diagnosis, diagnose
 from ._exceptions import ConfigurationError
 from ._models import Trunk
-from ._provision import ProvisionReport, TrunkSpec, provision
+from ._provision import ProvisionProgress, ProvisionReport, TrunkSpec, provision
 from ._resources import (
     CredentialsResource,
     DestinationUris,
     PhoneNumbers,
     Settings,
+    TrunkMaps,
     Trunks,
     WhitelistedIps,
 )
+from ._telemetry import watch_provision
 from ._transport import (
     LocalRateLimiter,
     RateLimit,
@@ -106,6 +108,10 @@ class AsyncTrunkingClient:
         on_rate_limit_wait: Called with a :class:`RateLimitWait` when the client's requests
             start being held back (after a 429, or an exhausted quota), once per hold:
             a progress display can say when work resumes.
+        attempt_spans: With OpenTelemetry (the ``otel`` extra), give every HTTP attempt a
+            span of its own below the call's span. Pass ``False`` if you instrument httpx2
+            itself, so that each attempt is traced once (by your instrumentation, whose spans
+            then sit below the call's span).
 
     Raises:
         ConfigurationError: missing credentials, an unknown region, a refused ``base_url``,
@@ -118,6 +124,7 @@ class AsyncTrunkingClient:
     destination_uris: DestinationUris
     credentials: CredentialsResource
     settings: Settings
+    trunk_maps: TrunkMaps
     bulk: Bulk
 
     def __init__(
@@ -142,6 +149,7 @@ class AsyncTrunkingClient:
         http_client: httpx2.AsyncClient | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_rate_limit_wait: Callable[[RateLimitWait], None] | None = None,
+        attempt_spans: bool = True,
     ) -> None:
         config = ClientConfig.resolve(
             api_key=api_key,
@@ -186,6 +194,7 @@ class AsyncTrunkingClient:
                 max_response_bytes=config.max_response_bytes,
                 on_retry=on_retry,
                 on_rate_limit_wait=on_rate_limit_wait,
+                attempt_spans=attempt_spans,
             )
         )
 
@@ -198,6 +207,7 @@ class AsyncTrunkingClient:
         self.destination_uris = DestinationUris(requester, sid)
         self.credentials = CredentialsResource(requester, sid)
         self.settings = Settings(requester, sid)
+        self.trunk_maps = TrunkMaps(requester, sid)
         self.bulk = Bulk(self)
 
     @property
@@ -253,6 +263,7 @@ class AsyncTrunkingClient:
         *,
         concurrency: int = 20,
         on_trunk_created: Callable[[Trunk], object] | None = None,
+        on_progress: Callable[[ProvisionProgress], object] | None = None,
     ) -> ProvisionReport:
         """Bring a trunk to ``spec``: create what is missing, in dependency order.
 
@@ -271,6 +282,9 @@ class AsyncTrunkingClient:
                 before anything else is sent (a plain or an async callable), so that you can
                 save its sid: the reference API lists no trunks, and a trunk whose sid is lost
                 cannot be found again. An error it raises stops the provisioning there.
+            on_progress: Called (plain or async) with a :class:`ProvisionProgress` as each
+                phase starts and finishes, and for every number and IP as it settles: a
+                display can show the work while it goes.
 
         Returns:
             What was created, what already existed and what failed, per kind of item, plus
@@ -280,14 +294,19 @@ class AsyncTrunkingClient:
             ConflictError: the trunk must be created but its name is taken (pass its sid).
             AuthenticationError, NotFoundError: nothing can be done on this trunk.
         """
-        return await provision(
-            self,
-            spec,
-            trunk_sid=trunk_sid,
-            dry_run=dry_run,
-            concurrency=concurrency,
-            on_trunk_created=on_trunk_created,
-        )
+        with watch_provision(self.account_sid, trunk_sid or spec.trunk_sid, dry_run) as watch:
+            report = await provision(
+                self,
+                spec,
+                trunk_sid=trunk_sid,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                on_trunk_created=on_trunk_created,
+                on_progress=on_progress,
+            )
+            if watch is not None:
+                watch.report(report)
+            return report
 
     async def diagnose(self, trunk_sid: str, *, probe: bool = False) -> Diagnosis:
         """Tell why calls on a trunk will fail, before a call does.

@@ -8,10 +8,10 @@
     ├── APIConnectionError               the request could not be completed over the network
     │   └── APITimeoutError              ...because it timed out
     ├── APIStatusError                   the API answered with an error
-    │   ├── BadRequestError              400
+    │   ├── BadRequestError              400 (and 415, a body that is not JSON)
     │   ├── AuthenticationError          401
     │   ├── PermissionDeniedError        403
-    │   ├── NotFoundError                404
+    │   ├── NotFoundError                404 (and the live 403 / 1003: not your trunk)
     │   ├── ConflictError                409 (also a duplicate reported under HTTP 200)
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429, with ``retry_after``
@@ -64,11 +64,13 @@ class InvalidParameterError(ExotelError, ValueError):
     Attributes:
         argument: The name of the offending argument, e.g. ``"phone_number"``.
         value: The value that was refused.
+        expected: What would be valid, or why the value is not.
     """
 
     def __init__(self, argument: str, value: object, expected: str) -> None:
         self.argument = argument
         self.value = value
+        self.expected = expected
         super().__init__(f"{argument}={value!r} is invalid: {expected}")
 
 
@@ -156,7 +158,7 @@ class APIStatusError(ExotelError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the request's parameters or body were refused."""
+    """400: the request's parameters or body were refused (415 too: a body not sent as JSON)."""
 
 
 class AuthenticationError(APIStatusError):
@@ -168,7 +170,11 @@ class PermissionDeniedError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """404: the trunk (or other resource) does not exist."""
+    """404: the trunk (or other resource) does not exist.
+
+    Also the live service's 403 with error 1003 ("Authorization failed"), its answer for a
+    trunk sid that is unknown or belongs to another account: ``status_code`` stays 403.
+    """
 
 
 class ConflictError(APIStatusError):
@@ -243,6 +249,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    415: BadRequestError,
     422: UnprocessableEntityError,
     429: RateLimitError,
 }

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ._bulk import BulkResult
+from ._bulk import BulkResult, ItemOutcome, collect
 from ._exceptions import APIStatusError, ExotelError, InvalidParameterError, PartialFailureError
 from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, WhitelistedIp
+from ._telemetry import provision_phase
 from ._validation import (
     normalize_destination,
     normalize_phone_number,
@@ -28,7 +29,18 @@ from ._validation import (
 if TYPE_CHECKING:
     from ._client import AsyncTrunkingClient
 
-__all__ = ["Changes", "NumberSpec", "ProvisionReport", "TrunkSpec", "provision"]
+__all__ = [
+    "Changes",
+    "NumberSpec",
+    "ProvisionProgress",
+    "ProvisionReport",
+    "TrunkSpec",
+    "provision",
+]
+
+#: The phases of a provisioning run, in order (``trunk`` for a new trunk, ``read`` for an
+#: existing one).
+Phase = Literal["trunk", "read", "numbers", "ips", "destinations", "alias", "credentials"]
 
 
 @attrs.frozen
@@ -55,7 +67,7 @@ def _numbers(value: Iterable[str | NumberSpec | Mapping[str, Any]]) -> tuple[Num
             else:
                 spec = NumberSpec(item)
         except InvalidParameterError as error:
-            raise InvalidParameterError(f"numbers[{index}]", item, str(error)) from None
+            raise InvalidParameterError(f"numbers[{index}]", item, error.expected) from None
         # The same number twice (perhaps punctuated differently) is one number; twice with
         # different modes is a contradiction.
         seen = specs.setdefault(spec.phone_number, spec)
@@ -216,6 +228,54 @@ class ProvisionReport:
         return self.trunk_created or any(part.created for part in parts)
 
 
+@attrs.frozen
+class ProvisionProgress:
+    """What ``provision(on_progress=)`` receives as the work goes.
+
+    Every phase that runs is ``"started"`` and then ``"finished"``; between the two, the
+    ``numbers`` and ``ips`` phases report an ``"item"`` for every item sent, as it settles.
+
+    Attributes:
+        phase: ``"trunk"`` (a new trunk), ``"read"`` (an existing trunk's numbers, IPs and
+            destinations are read), ``"numbers"``, ``"ips"``, ``"destinations"``,
+            ``"alias"`` or ``"credentials"``.
+        event: ``"started"``, ``"item"`` or ``"finished"``.
+        total: For ``"started"``: the items the phase will send (those not in place).
+        outcome: For ``"item"``: the item's outcome, as the bulk helpers give it.
+        changes: For ``"finished"`` of ``numbers``, ``ips`` and ``destinations``: what the
+            phase did (the report's :class:`Changes` for it).
+    """
+
+    phase: Phase
+    event: Literal["started", "item", "finished"]
+    total: int | None = None
+    outcome: ItemOutcome[Any] | None = None
+    changes: Changes | None = None
+
+
+class _Steps:
+    """Marks the phases of a run, for the caller's ``on_progress`` and for tracing."""
+
+    def __init__(self, on_progress: Callable[[ProvisionProgress], object] | None) -> None:
+        self._on_progress = on_progress
+
+    async def started(self, phase: Phase, total: int | None = None) -> None:
+        provision_phase(phase)
+        await self._tell(ProvisionProgress(phase, "started", total=total))
+
+    async def item(self, phase: Phase, outcome: ItemOutcome[Any]) -> None:
+        await self._tell(ProvisionProgress(phase, "item", outcome=outcome))
+
+    async def finished(self, phase: Phase, changes: Changes | None = None) -> None:
+        await self._tell(ProvisionProgress(phase, "finished", changes=changes))
+
+    async def _tell(self, progress: ProvisionProgress) -> None:
+        if self._on_progress is not None:
+            told = self._on_progress(progress)
+            if inspect.isawaitable(told):
+                await told
+
+
 def _bare(destination: str) -> str:
     text = destination.lower()
     return text[4:] if text.startswith("sip:") else text
@@ -229,10 +289,12 @@ async def provision(
     dry_run: bool = False,
     concurrency: int = 20,
     on_trunk_created: Callable[[Trunk], object] | None = None,
+    on_progress: Callable[[ProvisionProgress], object] | None = None,
 ) -> ProvisionReport:
     """Bring a trunk to ``spec``; see :meth:`AsyncTrunkingClient.provision`."""
     sid = _sid(trunk_sid) or spec.trunk_sid
     report = ProvisionReport(spec=spec, dry_run=dry_run, trunk_sid=sid, alias=spec.alias)
+    steps = _Steps(on_progress)
     if sid is None:
         report.trunk_created = True
         if dry_run:
@@ -240,6 +302,7 @@ async def provision(
             report.ips.created = list(spec.ips)
             report.destinations.created = list(spec.destinations)
             return report
+        await steps.started("trunk", 1)
         report.trunk = await client.trunks.create(
             spec.name, nso_code=spec.nso_code, domain_name=spec.domain_name
         )
@@ -248,32 +311,43 @@ async def provision(
             handed = on_trunk_created(report.trunk)
             if inspect.isawaitable(handed):
                 await handed
+        await steps.finished("trunk")
         have_numbers: set[str] = set()
         have_ips: set[str] = set()
         have_destinations: set[str] = set()
     else:
+        await steps.started("read")
         have_numbers = {n.phone_number for n in await client.phone_numbers.list(sid)}
         have_ips = {w.cidr for w in await client.whitelisted_ips.list(sid)}
         have_destinations = {_bare(d.destination) for d in await client.destination_uris.list(sid)}
+        await steps.finished("read")
     if dry_run:
         _plan(report, have_numbers, have_ips, have_destinations)
         return report
     await _apply_numbers(
-        client, sid, spec.numbers, have_numbers, report=report, concurrency=concurrency
+        client, sid, spec.numbers, have_numbers, report=report, concurrency=concurrency, steps=steps
     )
-    await _apply_ips(client, sid, spec.ips, have_ips, report=report, concurrency=concurrency)
-    await _apply_destinations(client, sid, spec.destinations, have_destinations, report)
+    await _apply_ips(
+        client, sid, spec.ips, have_ips, report=report, concurrency=concurrency, steps=steps
+    )
+    await _apply_destinations(
+        client, sid, spec.destinations, have_destinations, report=report, steps=steps
+    )
     if spec.alias is not None:
+        await steps.started("alias", 1)
         try:
             await client.settings.set_alias(sid, spec.alias)
         except ExotelError as error:
             report.alias_error = error
+        await steps.finished("alias")
+    await steps.started("credentials", 1)
     try:
         report.credentials = await client.credentials.get(sid)
     except ExotelError as error:
         # Everything was applied: losing the report (and a new trunk's sid) to a failed read
         # would be worse than a report without credentials.
         report.credentials_error = error
+    await steps.finished("credentials")
     return report
 
 
@@ -299,6 +373,7 @@ async def _apply_numbers(
     *,
     report: ProvisionReport,
     concurrency: int,
+    steps: _Steps,
 ) -> None:
     by_mode: dict[str | None, list[str]] = {}
     for number in numbers:
@@ -306,11 +381,18 @@ async def _apply_numbers(
             report.numbers.existing.append(number.phone_number)
         else:
             by_mode.setdefault(number.mode, []).append(number.phone_number)
+    await steps.started("numbers", sum(map(len, by_mode.values())))
+
+    async def settled(outcome: ItemOutcome[PhoneNumber]) -> None:
+        await steps.item("numbers", outcome)
+
     for mode, batch in by_mode.items():
-        result: BulkResult[PhoneNumber] = await client.bulk.map_phone_numbers(
+        async with client.bulk.stream_phone_numbers(
             sid, batch, mode=mode, concurrency=concurrency
-        )
+        ) as stream:
+            result: BulkResult[PhoneNumber] = await collect(stream, settled)
         _merge(report.numbers, Changes.from_bulk(result, lambda o: str(o.item)))
+    await steps.finished("numbers", report.numbers)
 
 
 async def _apply_ips(
@@ -321,13 +403,20 @@ async def _apply_ips(
     *,
     report: ProvisionReport,
     concurrency: int,
+    steps: _Steps,
 ) -> None:
     missing = _split(ips, have, report.ips)
+    await steps.started("ips", len(missing))
+
+    async def settled(outcome: ItemOutcome[WhitelistedIp]) -> None:
+        await steps.item("ips", outcome)
+
     if missing:
-        result: BulkResult[WhitelistedIp] = await client.bulk.whitelist_ips(
-            sid, missing, concurrency=concurrency
-        )
+        ips_stream = client.bulk.stream_whitelist_ips(sid, missing, concurrency=concurrency)
+        async with ips_stream as stream:
+            result: BulkResult[WhitelistedIp] = await collect(stream, settled)
         _merge(report.ips, Changes.from_bulk(result, lambda o: str(o.item)))
+    await steps.finished("ips", report.ips)
 
 
 async def _apply_destinations(
@@ -335,11 +424,20 @@ async def _apply_destinations(
     sid: str,
     destinations: tuple[str, ...],
     have: set[str],
+    *,
     report: ProvisionReport,
+    steps: _Steps,
 ) -> None:
     missing = _split(destinations, have, report.destinations)
-    if not missing:
-        return
+    await steps.started("destinations", len(missing))
+    if missing:
+        await _add_destinations(client, sid, missing, report)
+    await steps.finished("destinations", report.destinations)
+
+
+async def _add_destinations(
+    client: AsyncTrunkingClient, sid: str, missing: list[str], report: ProvisionReport
+) -> None:
     try:
         created: list[DestinationUri] = await client.destination_uris.add(sid, missing)
     except PartialFailureError as error:

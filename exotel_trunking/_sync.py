@@ -35,8 +35,18 @@ from ._client import AsyncTrunkingClient
 from ._config import ClientConfig
 from ._diagnosis import Diagnosis
 from ._exceptions import APIConnectionError
-from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, TrunkSetting, WhitelistedIp
-from ._provision import ProvisionReport, TrunkSpec
+from ._models import (
+    Credentials,
+    DestinationUri,
+    PhoneNumber,
+    SipCredential,
+    Trunk,
+    TrunkMap,
+    TrunkSetting,
+    WhitelistedIp,
+)
+from ._provision import ProvisionProgress, ProvisionReport, TrunkSpec
+from ._telemetry import carry_context
 from ._transport import RetryPolicy
 
 __all__ = ["TrunkingClient"]
@@ -92,7 +102,8 @@ class _Loop:
         _refuse_event_loop()
         if self.stopped:
             raise APIConnectionError("the client has been closed")
-        return self.portal.call(functools.partial(function, *args, **kwargs))
+        # The caller's current span (if traced) is the parent of the call's, in the loop's thread.
+        return self.portal.call(functools.partial(carry_context(function), *args, **kwargs))
 
     def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
         """The items of an async iterator of the loop, one call a step."""
@@ -124,7 +135,7 @@ class _Resource(Generic[R]):
 
 
 class Trunks(_Resource[_resources.Trunks]):
-    """Create and delete trunks (see :class:`AsyncTrunkingClient`'s ``trunks``)."""
+    """Create, list, find, change and delete trunks (see ``AsyncTrunkingClient.trunks``)."""
 
     def create(
         self, trunk_name: str, *, nso_code: str = "ANY-ANY", domain_name: str | None = None
@@ -138,6 +149,30 @@ class Trunks(_Resource[_resources.Trunks]):
         """Delete a trunk; as ``AsyncTrunkingClient.trunks.delete``."""
         return self._loop.call(self._async.delete, trunk_sid)
 
+    def list(self) -> list[Trunk]:
+        """Every trunk of the account (all pages)."""
+        return self._loop.call(self._async.list)
+
+    def iter(self) -> Iterator[Trunk]:
+        """The account's trunks, fetching each page as the loop reaches it."""
+        return self._loop.iterate(self._async.iter())
+
+    def find(self, trunk_name: str) -> Trunk | None:
+        """The trunk called ``trunk_name``, or ``None``; as ``trunks.find``."""
+        return self._loop.call(self._async.find, trunk_name)
+
+    def get(self, trunk_sid: str) -> Trunk:
+        """One trunk by its sid; as ``AsyncTrunkingClient.trunks.get``."""
+        return self._loop.call(self._async.get, trunk_sid)
+
+    def update(
+        self, trunk_sid: str, *, trunk_name: str | None = None, nso_code: str | None = None
+    ) -> Trunk:
+        """Rename a trunk or change its NSO code; as ``trunks.update``."""
+        return self._loop.call(
+            self._async.update, trunk_sid, trunk_name=trunk_name, nso_code=nso_code
+        )
+
 
 class PhoneNumbers(_Resource[_resources.PhoneNumbers]):
     """Map phone numbers to trunks (see ``AsyncTrunkingClient.phone_numbers``)."""
@@ -149,6 +184,14 @@ class PhoneNumbers(_Resource[_resources.PhoneNumbers]):
     def list(self, trunk_sid: str) -> list[PhoneNumber]:
         """Every number of a trunk (all pages)."""
         return self._loop.call(self._async.list, trunk_sid)
+
+    def update(self, trunk_sid: str, phone_number: str, *, mode: str) -> PhoneNumber:
+        """Change a mapped number's mode; as ``AsyncTrunkingClient.phone_numbers.update``."""
+        return self._loop.call(self._async.update, trunk_sid, phone_number, mode=mode)
+
+    def remove(self, trunk_sid: str, phone_number: str) -> PhoneNumber:
+        """Unmap a number; as ``AsyncTrunkingClient.phone_numbers.remove``."""
+        return self._loop.call(self._async.remove, trunk_sid, phone_number)
 
     def iter(self, trunk_sid: str) -> Iterator[PhoneNumber]:
         """The numbers of a trunk, fetching each page as the loop reaches it."""
@@ -166,6 +209,14 @@ class WhitelistedIps(_Resource[_resources.WhitelistedIps]):
         """Every whitelisted address of a trunk (all pages)."""
         return self._loop.call(self._async.list, trunk_sid)
 
+    def update(self, trunk_sid: str, ip: str, new_ip: str) -> WhitelistedIp:
+        """Change a whitelisted entry; as ``AsyncTrunkingClient.whitelisted_ips.update``."""
+        return self._loop.call(self._async.update, trunk_sid, ip, new_ip)
+
+    def remove(self, trunk_sid: str, ip: str) -> WhitelistedIp:
+        """Remove an address or range; as ``AsyncTrunkingClient.whitelisted_ips.remove``."""
+        return self._loop.call(self._async.remove, trunk_sid, ip)
+
     def iter(self, trunk_sid: str) -> Iterator[WhitelistedIp]:
         """The whitelisted addresses of a trunk, fetching each page as it is reached."""
         return self._loop.iterate(self._async.iter(trunk_sid))
@@ -182,6 +233,23 @@ class DestinationUris(_Resource[_resources.DestinationUris]):
         """Every destination of a trunk (all pages)."""
         return self._loop.call(self._async.list, trunk_sid)
 
+    def update(
+        self,
+        trunk_sid: str,
+        destination: str,
+        *,
+        priority: int | None = None,
+        weight: int | None = None,
+    ) -> DestinationUri:
+        """Change a destination's priority or weight; as ``destination_uris.update``."""
+        return self._loop.call(
+            self._async.update, trunk_sid, destination, priority=priority, weight=weight
+        )
+
+    def remove(self, trunk_sid: str, destination: str) -> DestinationUri:
+        """Remove a destination; as ``AsyncTrunkingClient.destination_uris.remove``."""
+        return self._loop.call(self._async.remove, trunk_sid, destination)
+
     def iter(self, trunk_sid: str) -> Iterator[DestinationUri]:
         """The destinations of a trunk, fetching each page as it is reached."""
         return self._loop.iterate(self._async.iter(trunk_sid))
@@ -194,6 +262,54 @@ class CredentialsResource(_Resource[_resources.CredentialsResource]):
         """The trunk's SIP credentials, or ``None`` if none were issued yet."""
         return self._loop.call(self._async.get, trunk_sid)
 
+    def create(
+        self,
+        trunk_sid: str,
+        user_name: str,
+        password: str | None = None,
+        *,
+        friendly_name: str | None = None,
+    ) -> SipCredential:
+        """Create a SIP digest credential; its password is on the result, once."""
+        return self._loop.call(
+            self._async.create, trunk_sid, user_name, password, friendly_name=friendly_name
+        )
+
+    def list(self, trunk_sid: str) -> list[SipCredential]:
+        """Every SIP digest credential of a trunk (all pages); never a password."""
+        return self._loop.call(self._async.list, trunk_sid)
+
+    def iter(self, trunk_sid: str) -> Iterator[SipCredential]:
+        """The trunk's SIP digest credentials, fetching each page as it is reached."""
+        return self._loop.iterate(self._async.iter(trunk_sid))
+
+    def update(
+        self,
+        trunk_sid: str,
+        credential_id: str,
+        *,
+        user_name: str | None = None,
+        password: str | None = None,
+        friendly_name: str | None = None,
+    ) -> SipCredential:
+        """Change a credential; as ``AsyncTrunkingClient.credentials.update``."""
+        return self._loop.call(
+            self._async.update,
+            trunk_sid,
+            credential_id,
+            user_name=user_name,
+            password=password,
+            friendly_name=friendly_name,
+        )
+
+    def rotate(self, trunk_sid: str, credential_id: str) -> SipCredential:
+        """Give a credential a new generated password, on the result's ``.password``."""
+        return self._loop.call(self._async.rotate, trunk_sid, credential_id)
+
+    def delete(self, trunk_sid: str, credential_id: str) -> SipCredential:
+        """Delete a credential; as ``AsyncTrunkingClient.credentials.delete``."""
+        return self._loop.call(self._async.delete, trunk_sid, credential_id)
+
 
 class Settings(_Resource[_resources.Settings]):
     """Trunk settings (see ``AsyncTrunkingClient.settings``)."""
@@ -201,6 +317,26 @@ class Settings(_Resource[_resources.Settings]):
     def set_alias(self, trunk_sid: str, phone_number: str) -> TrunkSetting:
         """Set the caller-ID alias; as ``AsyncTrunkingClient.settings.set_alias``."""
         return self._loop.call(self._async.set_alias, trunk_sid, phone_number)
+
+    def list(self, trunk_sid: str) -> list[TrunkSetting]:
+        """Every setting of a trunk (all pages)."""
+        return self._loop.call(self._async.list, trunk_sid)
+
+    def iter(self, trunk_sid: str) -> Iterator[TrunkSetting]:
+        """The trunk's settings, fetching each page as it is reached."""
+        return self._loop.iterate(self._async.iter(trunk_sid))
+
+    def delete(self, trunk_sid: str, name: str) -> None:
+        """Delete a setting; as ``AsyncTrunkingClient.settings.delete``."""
+        return self._loop.call(self._async.delete, trunk_sid, name)
+
+
+class TrunkMaps(_Resource[_resources.TrunkMaps]):
+    """Which trunk holds a number (see ``AsyncTrunkingClient.trunk_maps``)."""
+
+    def lookup(self, phone_number: str) -> TrunkMap | None:
+        """The mapping of a number, or ``None``; as ``trunk_maps.lookup``."""
+        return self._loop.call(self._async.lookup, phone_number)
 
 
 class Bulk(_Resource[_bulk.Bulk]):
@@ -276,6 +412,7 @@ class TrunkingClient:
     destination_uris: DestinationUris
     credentials: CredentialsResource
     settings: Settings
+    trunk_maps: TrunkMaps
     bulk: Bulk
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -297,6 +434,7 @@ class TrunkingClient:
         self.destination_uris = DestinationUris(client.destination_uris, loop)
         self.credentials = CredentialsResource(client.credentials, loop)
         self.settings = Settings(client.settings, loop)
+        self.trunk_maps = TrunkMaps(client.trunk_maps, loop)
         self.bulk = Bulk(client.bulk, loop)
 
     @property
@@ -343,10 +481,11 @@ class TrunkingClient:
         *,
         concurrency: int = 20,
         on_trunk_created: Callable[[Trunk], object] | None = None,
+        on_progress: Callable[[ProvisionProgress], object] | None = None,
     ) -> ProvisionReport:
         """Bring a trunk to ``spec``; as ``AsyncTrunkingClient.provision``.
 
-        ``on_trunk_created`` is called in the client's event-loop thread.
+        ``on_trunk_created`` and ``on_progress`` are called in the client's event-loop thread.
         """
         return self._loop.call(
             self._client.provision,
@@ -355,6 +494,7 @@ class TrunkingClient:
             dry_run,
             concurrency=concurrency,
             on_trunk_created=on_trunk_created,
+            on_progress=on_progress,
         )
 
     def diagnose(self, trunk_sid: str, *, probe: bool = False) -> Diagnosis:

@@ -14,7 +14,7 @@ from exotel_trunking import (
     RetryPolicy,
     Trunk,
 )
-from exotel_trunking._provision import NumberSpec, ProvisionReport, TrunkSpec
+from exotel_trunking._provision import NumberSpec, ProvisionProgress, ProvisionReport, TrunkSpec
 from exotel_trunking.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -74,8 +74,11 @@ async def test_without_a_sid_the_trunk_is_created_and_brought_to_the_spec(
     assert report.numbers.created == NUMBERS
     assert report.ips.created == ["203.0.113.0/28", "198.51.100.7/32"]
     assert len(report.destinations.created) == 2
-    assert report.credentials is not None
-    assert report.credentials.username == sid
+    if emulator.dialect == "reference":
+        assert report.credentials is not None
+        assert report.credentials.username == sid
+    else:  # the live service gives a new trunk no SIP credentials
+        assert (report.credentials, report.credentials_error) == (None, None)
     state = emulator.state
     assert sorted(n.phone_number for n in state.phone_numbers(sid)) == NUMBERS
     assert len(state.whitelisted_ips(sid)) == 2
@@ -227,8 +230,10 @@ async def test_an_alias_that_fails_is_reported_with_the_credentials_still_read(
     assert not report.ok
     assert isinstance(report.alias_error, InternalServerError)
     assert report.alias_error.status_code == 503
-    assert report.credentials is not None
-    assert report.credentials.username == report.trunk_sid
+    assert report.credentials_error is None
+    if emulator.dialect == "reference":  # a live trunk has none to read
+        assert report.credentials is not None
+        assert report.credentials.username == report.trunk_sid
 
 
 async def test_credentials_that_cannot_be_read_leave_the_report_and_the_new_sid(
@@ -299,6 +304,58 @@ async def test_an_error_from_on_trunk_created_stops_provisioning_with_the_trunk_
     assert [r.method for r in emulator.requests] == ["POST"]
 
 
+async def test_on_progress_reports_each_phase_and_every_item_sent(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    events: list[ProvisionProgress] = []
+    first = await client.provision(tenant(numbers=NUMBERS[:1]))
+    report = await client.provision(tenant(), trunk_sid=first.trunk_sid, on_progress=events.append)
+
+    phases = [(e.phase, e.event, e.total) for e in events if e.event != "item"]
+    assert phases == [
+        ("read", "started", None),
+        ("read", "finished", None),
+        ("numbers", "started", 2),  # the third is in place already: not sent
+        ("numbers", "finished", None),
+        ("ips", "started", 0),
+        ("ips", "finished", None),
+        ("destinations", "started", 0),
+        ("destinations", "finished", None),
+        ("alias", "started", 1),
+        ("alias", "finished", None),
+        ("credentials", "started", 1),
+        ("credentials", "finished", None),
+    ]
+    items = [e for e in events if e.event == "item"]
+    assert {e.phase for e in items} == {"numbers"}
+    assert sorted(str(e.outcome.item) for e in items if e.outcome) == NUMBERS[1:]
+    finished = {e.phase: e.changes for e in events if e.event == "finished"}
+    assert finished["numbers"] is report.numbers
+    assert finished["ips"] is report.ips
+    assert finished["destinations"] is report.destinations
+
+
+async def test_on_progress_of_a_new_trunk_starts_with_the_trunk_and_may_be_async(
+    client: AsyncTrunkingClient,
+) -> None:
+    events: list[tuple[str, str]] = []
+
+    async def record(progress: ProvisionProgress) -> None:
+        events.append((progress.phase, progress.event))
+
+    await client.provision(tenant(), on_progress=record)
+
+    assert events[:2] == [("trunk", "started"), ("trunk", "finished")]
+    assert events.count(("ips", "item")) == 2
+    assert events[-1] == ("credentials", "finished")
+
+
+async def test_a_dry_run_reports_no_progress(client: AsyncTrunkingClient) -> None:
+    events: list[ProvisionProgress] = []
+    await client.provision(tenant(), dry_run=True, on_progress=events.append)
+    assert events == []
+
+
 def test_spec_normalises_every_item() -> None:
     spec = TrunkSpec(
         "tenant_a",
@@ -339,7 +396,7 @@ def test_spec_refuses_a_number_listed_with_two_modes() -> None:
         ({"name": "t", "numbers": "+919876543210"}, r"numbers.*expected a list"),
         ({"name": "t", "numbers": ["+0"]}, r"numbers\[0\]"),
         ({"name": "t", "ips": ["203.0.113.50/24"]}, r"ips\[0\]"),
-        ({"name": "t", "destinations": ["pbx:5060"]}, r"destinations\[0\]"),
+        ({"name": "t", "destinations": ["pbx:5060;transport=sctp"]}, r"destinations\[0\]"),
         ({"name": "no spaces"}, "trunk_name"),
         ({"name": "t", "colour": "blue"}, "colour.*not a spec field"),
         ({"numbers": []}, "name"),

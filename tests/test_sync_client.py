@@ -104,11 +104,38 @@ def test_every_operation_works_without_await(client: TrunkingClient, emulator: E
     [destination] = client.destination_uris.add(sid, "203.0.113.10:5061;transport=tls")
     assert [d.id for d in client.destination_uris.list(sid)] == [destination.id]
     assert [d.id for d in client.destination_uris.iter(sid)] == [destination.id]
-    credentials = client.credentials.get(sid)
-    assert credentials is not None
+    assert client.credentials.get(sid) is None  # a live trunk has none until created
+    credential = client.credentials.create(sid, "voicebot", friendly_name="bot")
+    assert credential.password is not None
+    assert [c.id for c in client.credentials.list(sid)] == [credential.id]
+    assert [c.id for c in client.credentials.iter(sid)] == [credential.id]
+    rotated = client.credentials.rotate(sid, credential.id)
+    assert rotated.password not in (None, credential.password)
+    assert client.credentials.update(sid, credential.id, friendly_name="b2").friendly_name == "b2"
     setting = client.settings.set_alias(sid, NUMBERS[0])
     assert setting.value == NUMBERS[0]
+    assert [s.name for s in client.settings.list(sid)] == ["trunk_external_alias"]
+    assert [s.name for s in client.settings.iter(sid)] == ["trunk_external_alias"]
     assert client.diagnose(sid).ok
+    assert client.trunks.find("sync_trunk") == client.trunks.get(sid)
+    assert [t.trunk_sid for t in client.trunks.list()] == [sid]
+    assert [t.trunk_sid for t in client.trunks.iter()] == [sid]
+    assert client.trunks.update(sid, trunk_name="sync_renamed").trunk_name == "sync_renamed"
+    held = client.trunk_maps.lookup(NUMBERS[0])
+    assert held is not None
+    assert held.trunk_sid == sid
+    assert client.phone_numbers.update(sid, NUMBERS[0], mode="flow").mode == "flow"
+    assert client.phone_numbers.remove(sid, NUMBERS[0]).phone_number == NUMBERS[0]
+    assert client.trunk_maps.lookup(NUMBERS[0]) is None
+    moved = client.whitelisted_ips.update(sid, "203.0.113.0/24", "198.51.100.0/24")
+    assert moved.cidr == "198.51.100.0/24"
+    assert client.whitelisted_ips.remove(sid, "198.51.100.0/24").id == moved.id
+    changed = client.destination_uris.update(sid, destination.destination, weight=5)
+    assert changed.weight == 5
+    assert client.destination_uris.remove(sid, destination.destination).id == destination.id
+    assert client.credentials.delete(sid, credential.id).id == credential.id
+    client.settings.delete(sid, "trunk_external_alias")
+    assert client.settings.list(sid) == []
     client.trunks.delete(sid)
     assert emulator.state.trunks == []
     assert len(mapped) == len(NUMBERS)
