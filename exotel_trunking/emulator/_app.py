@@ -18,8 +18,7 @@ from urllib.parse import parse_qs, unquote
 
 import attrs
 
-from .._exceptions import InvalidParameterError
-from .._validation import validate_path_segment
+from . import _rules
 from ._dialects import Envelopes, Outcome, Page, trunk_path
 from ._errors import EmulatedError
 from ._ids import IdFactory
@@ -121,9 +120,9 @@ def _non_negative_int(text: str, name: str, *, low: int, high: int | None = None
 
 def _path_value(value: str, name: str) -> str:
     try:
-        return validate_path_segment(value, name)
-    except InvalidParameterError as error:
-        raise EmulatedError.from_validation(error) from None
+        return _rules.path_segment(value, name)
+    except _rules.RefusedError as error:
+        raise EmulatedError.refused(error) from None
 
 
 def _query_value(request: EmulatedRequest, name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from .._exceptions import InvalidParameterError
+from ._rules import RefusedError
 
 __all__ = ["EmulatedError", "ErrorKind"]
 
@@ -85,12 +85,12 @@ class EmulatedError(Exception):
         return cls(400, 1001, "Invalid parameter", description, kind=ErrorKind.INVALID_PARAMETER)
 
     @classmethod
-    def from_validation(cls, error: InvalidParameterError) -> EmulatedError:
-        """400 / 1001 from a shared validator's refusal; its message is the description."""
+    def refused(cls, error: RefusedError) -> EmulatedError:
+        """400 / 1001 for a value a rule of :mod:`._rules` refused; its message describes it."""
         return cls.invalid_parameter(str(error))
 
     @classmethod
-    def invalid_destination(cls, error: InvalidParameterError) -> EmulatedError:
+    def invalid_destination(cls, error: RefusedError) -> EmulatedError:
         """400 / 1001 for one destination of a multi-item request (live: error 1002)."""
         return cls(400, 1001, "Invalid parameter", str(error), kind=ErrorKind.INVALID_DESTINATION)
 

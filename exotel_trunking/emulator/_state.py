@@ -17,15 +17,10 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._exceptions import InvalidParameterError
-from .._validation import (
-    normalize_phone_number,
-    parse_ip,
-    validate_mode,
-    validate_trunk_name,
-)
+from . import _rules
 from ._errors import EmulatedError
 from ._ids import IdFactory
+from ._rules import RefusedError
 
 __all__ = [
     "ALIAS_SETTING",
@@ -177,27 +172,17 @@ class TrunkRecord:
     digest_credentials: dict[str, CredentialRecord] = attrs.field(factory=dict)
 
 
-def _strict_phone_number(value: object, argument: str) -> str:
-    """Normalise like the SDK, but refuse anything the server would have to clean up."""
-    number = normalize_phone_number(value, argument)
-    if number != value:
-        raise InvalidParameterError(
-            argument, value, "expected E.164 exactly: '+' then 7-15 digits, no punctuation"
-        )
-    return number
-
-
 def _require_string(value: object, argument: str, expected: str) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidParameterError(argument, value, expected)
+        raise RefusedError(argument, value, expected)
     return value
 
 
 class AccountState:
     """One Exotel account's trunks, phone numbers, whitelisted IPs, destinations and settings.
 
-    Every operation validates its arguments with the SDK's own validators (stricter where a
-    server would be: phone numbers must already be E.164) and raises :class:`EmulatedError`.
+    Every operation checks its arguments with the server's own rules (:mod:`._rules`, not the
+    SDK's validators) and raises :class:`EmulatedError`.
 
     Args:
         account_sid: The account's sid, used in the trunks' sub-resource paths.
@@ -254,15 +239,15 @@ class AccountState:
             EmulatedError: 400 / 1001 for an invalid value, 409 for a duplicate name.
         """
         try:
-            name = validate_trunk_name(trunk_name)
+            name = _rules.trunk_name(trunk_name)
             code = _require_string(nso_code, "nso_code", "expected a code such as 'ANY-ANY'")
             if len(code) > 32 or not _NSO_CODE.fullmatch(code):
-                raise InvalidParameterError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
+                raise RefusedError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
             domain = self._validate_domain(
                 f"{self.account_sid}{_DOMAIN_SUFFIX}" if domain_name is None else domain_name
             )
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         if self.find_trunk(name) is not None:
             raise EmulatedError.duplicate(f"Trunk with name '{name}' already exists")
         sid = self._unique(self._ids.trunk_sid, self._trunks)
@@ -291,14 +276,14 @@ class AccountState:
         """
         trunk = self.get_trunk(trunk_sid)
         try:
-            name = None if trunk_name is None else validate_trunk_name(trunk_name)
+            name = None if trunk_name is None else _rules.trunk_name(trunk_name)
             code = None
             if nso_code is not None:
                 code = _require_string(nso_code, "nso_code", "expected a code such as 'ANY-ANY'")
                 if len(code) > 32 or not _NSO_CODE.fullmatch(code):
-                    raise InvalidParameterError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+                    raise RefusedError("nso_code", nso_code, "expected e.g. 'ANY-ANY'")
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         holder = None if name is None else self.find_trunk(name)
         if holder is not None and holder is not trunk:
             raise EmulatedError.duplicate(f"Trunk with name '{name}' already exists")
@@ -318,7 +303,7 @@ class AccountState:
             or len(labels) < 4
             or not all(_DNS_LABEL.fullmatch(label) for label in labels)
         ):
-            raise InvalidParameterError("domain_name", value, expected)
+            raise RefusedError("domain_name", value, expected)
         return domain
 
     def delete_trunk(self, trunk_sid: str) -> TrunkRecord:
@@ -342,10 +327,10 @@ class AccountState:
         """
         trunk = self.get_trunk(trunk_sid)
         try:
-            number = _strict_phone_number(phone_number, "phone_number")
-            checked_mode = validate_mode(mode)
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+            number = _rules.phone_number(phone_number, "phone_number")
+            checked_mode = _rules.mode(mode)
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         owner = self._number_owner.get(number)
         if owner is not None:
             where = "this trunk" if owner == trunk_sid else f"trunk {owner}"
@@ -407,9 +392,9 @@ class AccountState:
             EmulatedError: 400 / 1001 for a number that is not E.164 exactly.
         """
         try:
-            number = _strict_phone_number(phone_number, "exophone")
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+            number = _rules.phone_number(phone_number, "exophone")
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         owner = self._number_owner.get(number)
         if owner is None or (trunk_sid is not None and owner != trunk_sid):
             return None
@@ -428,15 +413,9 @@ class AccountState:
         """
         trunk = self.get_trunk(trunk_sid)
         try:
-            if isinstance(ip, str) and "/" in ip:
-                raise InvalidParameterError(
-                    "ip", ip, "expected a plain IPv4 address; give the prefix length as mask"
-                )
-            if mask is None:
-                raise InvalidParameterError("mask", mask, "expected an int from 16 to 32")
-            address, prefix = parse_ip(ip, mask)
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+            address, prefix = _rules.ipv4_network(ip, mask)
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         if any((r.ip, r.mask) == (address, prefix) for r in trunk.whitelisted_ips.values()):
             raise EmulatedError.duplicate(f"IP {address}/{prefix} is already whitelisted")
         moment = self._now()
@@ -467,11 +446,9 @@ class AccountState:
         entries = self.get_trunk(trunk_sid).whitelisted_ips
         record = _record(entries, ip_id, "Whitelisted IP")
         try:
-            if mask is None:
-                raise InvalidParameterError("mask", mask, "expected an int from 16 to 32")
-            address, prefix = parse_ip(ip, mask)
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+            address, prefix = _rules.ipv4_network(ip, mask)
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         if any((r.ip, r.mask) == (address, prefix) and r.id != ip_id for r in entries.values()):
             raise EmulatedError.duplicate(f"IP {address}/{prefix} is already whitelisted")
         updated = attrs.evolve(record, ip=address, mask=prefix, date_updated=self._now())
@@ -585,9 +562,9 @@ class AccountState:
                 f"name={name!r} is invalid: the only setting is '{ALIAS_SETTING}'"
             )
         try:
-            number = _strict_phone_number(value, "value")
-        except InvalidParameterError as error:
-            raise EmulatedError.from_validation(error) from None
+            number = _rules.phone_number(value, "value")
+        except RefusedError as error:
+            raise EmulatedError.refused(error) from None
         moment = self._now()
         previous = trunk.settings.get(ALIAS_SETTING)
         record = SettingRecord(
@@ -788,7 +765,7 @@ def _parse_destination(destination: object, *, allow_udp: bool) -> str:
         or (transport is None and not allow_udp)
         or (transport is not None and transport.lower() not in ("tcp", "tls"))
     ):
-        error = InvalidParameterError("destination", destination, f"{expected}, port 1-65535")
+        error = RefusedError("destination", destination, f"{expected}, port 1-65535")
         raise EmulatedError.invalid_destination(error)
     host = match["host"].lower()
     if not _is_ipv4(host) and (
@@ -796,7 +773,7 @@ def _parse_destination(destination: object, *, allow_udp: bool) -> str:
         or len(host) > 253
         or not all(_HOST_LABEL.fullmatch(label) for label in host.rstrip(".").split("."))
     ):
-        error = InvalidParameterError("destination", destination, "expected an IPv4 or DNS host")
+        error = RefusedError("destination", destination, "expected an IPv4 or DNS host")
         raise EmulatedError.invalid_destination(error)
     port = int(match["port"])
     return f"{host}:{port}" if transport is None else f"{host}:{port};transport={transport.lower()}"

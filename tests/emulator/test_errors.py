@@ -107,15 +107,15 @@ async def test_invalid_parameters_are_400_1001_or_live_1002_described_by_the_val
     assert description.startswith(argument)
 
 
-async def test_a_validator_message_is_the_description_verbatim(emulator: Emulator) -> None:
+async def test_a_refused_values_message_is_the_description_verbatim(emulator: Emulator) -> None:
     async with api(emulator) as http:
         sid = await create_trunk(http)
         response = await http.post(
             trunk_url(sid, "whitelisted-ips"), json={"ip": "203.0.113.50", "mask": 24}
         )
-    assert error_of(response)[4] == (
-        "ip='203.0.113.50' is invalid: host bits are set below the /24 mask; "
-        "did you mean 203.0.113.0/24?"
+    assert (
+        error_of(response)[4]
+        == "ip='203.0.113.50' is invalid: host bits are set below the /24 mask"
     )
 
 
