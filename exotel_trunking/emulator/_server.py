@@ -1,27 +1,20 @@
-"""The network front end: HTTP/1.1 with h11, on asyncio or trio.
+"""The network front end: HTTP/1.1 with h11, on anyio (asyncio or trio).
 
 Keep-alive connections with Content-Length bodies; a ``drop_*`` fault really closes the
 socket, a ``slow`` one really waits (and gives up as soon as the client hangs up); idle
 keep-alive connections are closed after the ``idle_timeout`` knob; connections are counted in
 ``emulator.connections``.
 
-anyio opens the listening sockets. Each connection is a :class:`_Conversation`: h11 and the
-loop that reads a request, lets the emulator answer it and writes the answer. What carries its
-bytes depends on the event loop, and either way every byte is read as soon as it comes, so a
-client that hangs up is noticed at once (even during a slow answer) and the conversation ends
-without answering, as a real server's write would fail:
-
-* on asyncio, protocol callbacks feed h11 directly (:class:`_ProtocolConversation`): an anyio
-  stream needs a reader task, and registers and unregisters the socket with the selector on
-  every receive, which together cost about a fifth of a request's CPU;
-* elsewhere (trio), one reader task per connection receives from an anyio stream
-  (:class:`_StreamConversation`).
+anyio opens the listening sockets and carries every connection's bytes. Each connection is a
+:class:`_Conversation`: h11 and the loop that reads a request, lets the emulator answer it and
+writes the answer. One reader task per connection (:class:`_StreamConversation`) receives
+every byte as soon as it comes, so a client that hangs up is noticed at once (even during a
+slow answer) and the conversation ends without answering, as a real server's write would fail.
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio  # noqa: TID251 - only on asyncio, see the module's docstring
 import functools
 import logging
 import time
@@ -29,14 +22,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
-from anyio.streams.stapled import MultiListener
 
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
 
@@ -49,8 +41,6 @@ logger = logging.getLogger("exotel_trunking.emulator")
 
 _MAX_BODY = 1 << 20
 _READ_SIZE = 1 << 16
-# anyio's default backlog, which the asyncio server would otherwise lower to 100.
-_BACKLOG = 65536
 _SERVER_NAME = b"exotel-trunking-emulator"
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 # h11's events are immutable: one will do for every answer.
@@ -61,14 +51,6 @@ _GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
 
 class _BodyTooLargeError(Exception):
     pass
-
-
-def on_asyncio() -> bool:
-    """Whether the caller runs in an asyncio task (not in trio, even one hosted by asyncio)."""
-    try:
-        return asyncio.current_task() is not None
-    except RuntimeError:  # no asyncio event loop running
-        return False
 
 
 def base_url(host: str, port: int) -> str:
@@ -101,10 +83,7 @@ async def run_server(
         task_status.started(url)
         if on_ready is not None:
             on_ready(url)
-        if on_asyncio():
-            await _serve_with_protocols(emulator, listener)
-        else:
-            await listener.serve(functools.partial(_serve_stream, emulator))
+        await listener.serve(functools.partial(_serve_stream, emulator))
 
 
 @asynccontextmanager
@@ -264,7 +243,7 @@ class _Conversation(abc.ABC):
         await self._send(data)
 
 
-# -- trio (and any other anyio backend): one reader task per connection -------------------------
+# -- one reader task per connection ------------------------------------------------------------
 
 
 async def _serve_stream(emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
@@ -320,142 +299,5 @@ class _StreamConversation(_Conversation):
         arrived = self._arrived = anyio.Event()
         with anyio.move_on_after(idle_timeout):
             await arrived.wait()
-            return True
-        return False
-
-
-# -- asyncio: protocol callbacks feed h11 -----------------------------------------------------
-
-
-async def _serve_with_protocols(
-    emulator: Emulator, listener: MultiListener[anyio.abc.SocketStream]
-) -> None:
-    """Accept on ``listener``'s sockets with asyncio servers until cancelled."""
-    loop = asyncio.get_running_loop()
-    live: set[_ProtocolConversation] = set()
-    buffer = memoryview(bytearray(_READ_SIZE))
-    servers: list[asyncio.Server] = []
-    try:
-        for each in listener.listeners:
-            # A duplicate for asyncio to own and close; anyio closes the original.
-            sock = each.extra(SocketAttribute.raw_socket).dup()  # noqa: S610
-            servers.append(
-                await loop.create_server(
-                    functools.partial(_ProtocolConversation, emulator, live, buffer),
-                    sock=sock,
-                    backlog=_BACKLOG,
-                )
-            )
-        await anyio.sleep_forever()
-    finally:
-        for server in servers:
-            server.close()
-        with anyio.CancelScope(shield=True):
-            for conversation in list(live):
-                await conversation.aclose()
-
-
-class _ProtocolConversation(_Conversation, asyncio.BufferedProtocol):
-    """A conversation fed by asyncio's protocol callbacks, answered by one task.
-
-    A buffered protocol: the transport receives into ``buffer`` (shared by every conversation
-    of a server, as each read is handed over at once) instead of allocating for each read.
-    """
-
-    def __init__(
-        self, emulator: Emulator, live: set[_ProtocolConversation], buffer: memoryview
-    ) -> None:
-        super().__init__(emulator)
-        self._live = live
-        self._buffer = buffer
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost = self._loop.create_future()
-        # Set (then forgotten) when bytes arrive for a waiting conversation.
-        self._arrived: asyncio.Future[None] | None = None
-        # Pending while the transport's write buffer is over its high-water mark.
-        self._drained: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Start the conversation."""
-        self._transport = cast(asyncio.Transport, transport)
-        self._peer = _host(transport.get_extra_info("peername"))
-        self._live.add(self)
-        self._emulator.connections.connection_opened()
-        self._task = self._loop.create_task(self._run())
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the transport receives into."""
-        return self._buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Feed h11, and wake the conversation if it waits for these bytes."""
-        self._feed(bytes(self._buffer[:nbytes]))
-        if self._arrived is not None:
-            if not self._arrived.done():
-                self._arrived.set_result(None)
-            self._arrived = None
-
-    def eof_received(self) -> None:
-        """The client hung up (or will send nothing more): end the conversation now."""
-        self._cancel()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Count the closed connection; end the conversation if it still runs."""
-        self._cancel()
-        self._live.discard(self)
-        self._emulator.connections.connection_closed()
-        self._lost.set_result(None)
-
-    def pause_writing(self) -> None:
-        """Make :meth:`_send` wait until the client reads what was written."""
-        self._drained = self._loop.create_future()
-
-    def resume_writing(self) -> None:
-        """Let :meth:`_send` go on."""
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-        self._drained = None
-
-    async def aclose(self) -> None:
-        """Hang up now and wait until the conversation has ended (the server is stopping)."""
-        assert self._transport is not None
-        assert self._task is not None
-        self._task.cancel()
-        self._transport.abort()
-        await asyncio.wait([self._lost, self._task])
-
-    def _cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        assert self._transport is not None
-        try:
-            await self._converse()
-        except _GONE:
-            pass
-        except Exception:
-            # One broken connection must never take the server (and every other one) down.
-            logger.exception("emulator connection failed")
-        finally:
-            self._transport.close()
-
-    async def _send(self, data: bytes) -> None:
-        assert self._transport is not None
-        if self._transport.is_closing():
-            raise anyio.BrokenResourceError
-        self._transport.write(data)
-        if self._drained is not None:
-            await self._drained
-
-    async def _more_data(self, idle_timeout: float | None) -> bool:
-        arrived = self._arrived = self._loop.create_future()
-        if idle_timeout is None:
-            await arrived
-            return True
-        with anyio.move_on_after(idle_timeout):
-            await arrived
             return True
         return False
