@@ -21,6 +21,7 @@ from ._exceptions import (
     InvalidParameterError,
     MappedElsewhereError,
     NotFoundError,
+    NotOnTrunkError,
     PartialFailureError,
     PermissionDeniedError,
     RateLimitError,
@@ -38,7 +39,14 @@ from ._models import (
     TrunkSetting,
     WhitelistedIp,
 )
-from ._provision import Changes, NumberSpec, ProvisionProgress, ProvisionReport, TrunkSpec
+from ._provision import (
+    Changes,
+    CredentialSpec,
+    NumberSpec,
+    ProvisionProgress,
+    ProvisionReport,
+    TrunkSpec,
+)
 from ._sync import TrunkingClient
 from ._transport import RateLimit, RateLimiter, RateLimitWait, RetryEvent, RetryPolicy
 from ._version import __version__
@@ -57,6 +65,7 @@ __all__ = [
     "ClientConfig",
     "ConfigurationError",
     "ConflictError",
+    "CredentialSpec",
     "Credentials",
     "DestinationUri",
     "Diagnosis",
@@ -68,6 +77,7 @@ __all__ = [
     "ItemOutcome",
     "MappedElsewhereError",
     "NotFoundError",
+    "NotOnTrunkError",
     "NumberSpec",
     "PartialFailureError",
     "PermissionDeniedError",

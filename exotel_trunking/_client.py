@@ -261,37 +261,50 @@ class AsyncTrunkingClient:
         trunk_sid: str | None = None,
         dry_run: bool = False,
         *,
+        prune: bool = False,
         concurrency: int = 20,
         on_trunk_created: Callable[[Trunk], object] | None = None,
         on_progress: Callable[[ProvisionProgress], object] | None = None,
     ) -> ProvisionReport:
         """Bring a trunk to ``spec``: create what is missing, in dependency order.
 
-        Without a ``trunk_sid`` (here or in the spec) the trunk is created first. Then the
-        current numbers, IPs and destinations are read, and only the missing ones are added:
-        numbers and IPs through the bulk executor, IPs before destinations (an IP destination
-        must be whitelisted first), the alias last. Nothing is removed. Applying the same
-        spec again changes nothing.
+        The trunk is ``trunk_sid`` (here, else in the spec); without one, the trunk called
+        ``spec.name`` (``trunks.find``), created only when no trunk has that name. Where the
+        service cannot list trunks (the reference dialect), the trunk is created, and a taken
+        name raises :class:`ConflictError`. Then the current numbers, IPs and destinations
+        (and SIP credentials, when the spec lists some or ``prune`` is set) are read, and
+        only the missing ones are added: numbers and IPs through the bulk executor, IPs
+        before destinations (an IP destination must be whitelisted first), then the alias,
+        the removals (``prune=True``), the SIP credentials last. A credential the trunk has
+        (by user name) is left as it is. Applying the same spec again changes nothing.
 
         Args:
             spec: The desired state.
             trunk_sid: The trunk to bring to the spec; overrides ``spec.trunk_sid``.
-            dry_run: Read the current state and return the plan without changing anything.
-            concurrency: Requests in flight for the bulk steps.
+            dry_run: Read the current state and return the plan without changing anything
+                (only reads are sent; no ``on_progress`` events).
+            prune: Also remove the numbers, IPs, destinations and SIP credentials that the
+                trunk has and the spec does not list (never by default; a dry run lists
+                them in each part's ``removed``). A trunk created by this call has nothing
+                to prune.
+            concurrency: Requests in flight for the bulk steps and the removals.
             on_trunk_created: Called with the new :class:`Trunk` the moment it exists,
                 before anything else is sent (a plain or an async callable), so that you can
-                save its sid: the reference API lists no trunks, and a trunk whose sid is lost
-                cannot be found again. An error it raises stops the provisioning there.
+                save its sid. An error it raises stops the provisioning there.
             on_progress: Called (plain or async) with a :class:`ProvisionProgress` as each
-                phase starts and finishes, and for every number and IP as it settles: a
-                display can show the work while it goes.
+                phase starts and finishes, and for every number, IP and credential as it
+                settles: a display can show the work while it goes.
 
         Returns:
-            What was created, what already existed and what failed, per kind of item, plus
-            the SIP credentials for the PBX.
+            What was created, what already existed, what was removed and what failed, per
+            kind of item; the credentials created (a generated password is on the result,
+            once); and the trunk's SIP credentials for the PBX.
 
         Raises:
-            ConflictError: the trunk must be created but its name is taken (pass its sid).
+            InvalidParameterError: before anything is sent, a credential's ``password_env``
+                that is unset or holds no usable password (its value is never shown).
+            ConflictError: the trunk must be created but its name is taken, and it cannot
+                be found (the message says to pass its sid).
             AuthenticationError, NotFoundError: nothing can be done on this trunk.
         """
         with watch_provision(self.account_sid, trunk_sid or spec.trunk_sid, dry_run) as watch:
@@ -300,6 +313,7 @@ class AsyncTrunkingClient:
                 spec,
                 trunk_sid=trunk_sid,
                 dry_run=dry_run,
+                prune=prune,
                 concurrency=concurrency,
                 on_trunk_created=on_trunk_created,
                 on_progress=on_progress,

@@ -12,6 +12,7 @@
     │   ├── AuthenticationError          401
     │   ├── PermissionDeniedError        403
     │   ├── NotFoundError                404 (and the live 403 / 1003: not your trunk)
+    │   │   └── NotOnTrunkError          the trunk holds no such number, IP, destination, ...
     │   ├── ConflictError                409 (also a duplicate reported under HTTP 200)
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429, with ``retry_after``
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidParameterError",
     "MappedElsewhereError",
     "NotFoundError",
+    "NotOnTrunkError",
     "PartialFailureError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -174,6 +176,15 @@ class NotFoundError(APIStatusError):
 
     Also the live service's 403 with error 1003 ("Authorization failed"), its answer for a
     trunk sid that is unknown or belongs to another account: ``status_code`` stays 403.
+    """
+
+
+class NotOnTrunkError(NotFoundError):
+    """The trunk exists, but holds no such record (a number, IP, destination, credential).
+
+    Raised by the calls that find a record in the trunk's listing before changing it
+    (``remove``, ``update``, ``credentials.delete``): the listing was read, so the trunk itself
+    is there. A :class:`NotFoundError` that is not one of these is about the trunk.
     """
 
 

@@ -1,29 +1,45 @@
 """Declarative provisioning: describe a tenant's trunk once, apply it as often as you like.
 
-:class:`TrunkSpec` is the desired state; :func:`provision` reads the trunk's current state,
+:class:`TrunkSpec` is the desired state; :func:`provision` finds the trunk (by its sid, else
+by its name where the service lists trunks, else it creates it), reads its current state,
 works out what is missing, and adds it in dependency order (numbers and IPs through the bulk
-executor, IPs before destinations, the alias last). Nothing is ever removed.
+executor, IPs before destinations, then the alias, the SIP credentials last). Nothing is
+removed unless asked: with ``prune=True`` what the spec does not list goes, after the
+additions.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import attrs
 
 from ._bulk import BulkResult, ItemOutcome, collect
-from ._exceptions import APIStatusError, ExotelError, InvalidParameterError, PartialFailureError
-from ._models import Credentials, DestinationUri, PhoneNumber, Trunk, WhitelistedIp
+from ._exceptions import (
+    APIStatusError,
+    ConflictError,
+    ExotelError,
+    InvalidParameterError,
+    PartialFailureError,
+)
+from ._models import Credentials, DestinationUri, PhoneNumber, SipCredential, Trunk, WhitelistedIp
 from ._telemetry import provision_phase
 from ._validation import (
+    _Redacted,
     normalize_destination,
     normalize_phone_number,
     parse_ip,
+    validate_friendly_name,
     validate_mode,
+    validate_password,
     validate_path_segment,
     validate_trunk_name,
+    validate_user_name,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Changes",
+    "CredentialSpec",
     "NumberSpec",
     "ProvisionProgress",
     "ProvisionReport",
@@ -38,9 +55,9 @@ __all__ = [
     "provision",
 ]
 
-#: The phases of a provisioning run, in order (``trunk`` for a new trunk, ``read`` for an
-#: existing one).
-Phase = Literal["trunk", "read", "numbers", "ips", "destinations", "alias", "credentials"]
+#: The phases of a provisioning run, in order: ``trunk`` (found by name or created) when no
+#: sid is given, ``read`` for a trunk that exists; ``prune`` only with ``prune=True``.
+Phase = Literal["trunk", "read", "numbers", "ips", "destinations", "alias", "prune", "credentials"]
 
 
 @attrs.frozen
@@ -101,6 +118,127 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+#: What an environment variable's name may be (POSIX's portable names).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and (not isinstance(value, str) or not _ENV_NAME.fullmatch(value)):
+        raise InvalidParameterError(
+            "password_env",
+            value,
+            "expected the name of an environment variable: letters, digits and _, not "
+            "starting with a digit",
+        )
+    return value
+
+
+@attrs.frozen
+class CredentialSpec:
+    """A SIP digest credential a trunk should have: what a voice-AI platform or PBX signs in with.
+
+    A spec never holds a password, only where it comes from. A credential the trunk has
+    already (by user name) is left as it is, its password unchanged: change one with
+    ``credentials.rotate`` or ``credentials.update``.
+
+    Attributes:
+        user_name: The SIP user name: letters, digits and ``. _ ~ + -``.
+        friendly_name: A label of 1-32 characters, or ``None``.
+        password_env: The environment variable that holds the password, read when the spec
+            is applied (never stored); ``None`` to have a strong password generated when the
+            credential is created, and returned once, in the report's
+            ``created_credentials``.
+    """
+
+    user_name: str = attrs.field(converter=validate_user_name)
+    friendly_name: str | None = attrs.field(default=None, converter=validate_friendly_name)
+    password_env: str | None = attrs.field(default=None, converter=_env_name)
+
+    @property
+    def generated(self) -> bool:
+        """Whether the password is generated when the credential is created."""
+        return self.password_env is None
+
+    def password(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The password held by ``password_env`` (in ``environ``, else the process's), checked.
+
+        Returns:
+            The password, or ``None`` for a generated one.
+
+        Raises:
+            InvalidParameterError: the variable is unset or empty, or holds no usable password;
+                the message names the variable, never its value.
+        """
+        if self.password_env is None:
+            return None
+        value = (os.environ if environ is None else environ).get(self.password_env)
+        if not value:
+            raise InvalidParameterError(
+                "password_env",
+                self.password_env,
+                f"the environment variable {self.password_env}, which holds the password of "
+                f"{self.user_name!r}, is not set",
+            )
+        return validate_password(value, f"${self.password_env}")
+
+
+#: The keys of a credential given as a mapping.
+_CREDENTIAL_KEYS = ("user_name", "friendly_name", "password_env")
+
+
+def _credential(item: object, at: str) -> CredentialSpec:
+    if isinstance(item, CredentialSpec):
+        return item
+    if isinstance(item, str):
+        fields: dict[str, Any] = {"user_name": item}
+    elif isinstance(item, Mapping):
+        if "password" in item:
+            raise InvalidParameterError(
+                f"{at}.password",
+                _Redacted(),
+                "a spec holds no passwords: set password_env to the name of the environment "
+                "variable that holds it, or leave both out to have one generated",
+            )
+        unknown = sorted(set(item) - set(_CREDENTIAL_KEYS))
+        if unknown:
+            # The value may be a password under a misspelt key: it is not shown.
+            raise InvalidParameterError(
+                f"{at}.{unknown[0]}",
+                _Redacted(),
+                f"is not a credential field; expected {', '.join(_CREDENTIAL_KEYS)}",
+            )
+        if "user_name" not in item:
+            raise InvalidParameterError(f"{at}.user_name", None, "a credential needs a user_name")
+        fields = dict(item)
+    else:
+        raise InvalidParameterError(
+            at,
+            item,
+            "expected a user name, or a mapping with user_name (and friendly_name, password_env)",
+        )
+    try:
+        return CredentialSpec(**fields)
+    except InvalidParameterError as error:
+        raise InvalidParameterError(f"{at}.{error.argument}", error.value, error.expected) from None
+
+
+def _credentials(
+    value: Iterable[str | CredentialSpec | Mapping[str, Any]],
+) -> tuple[CredentialSpec, ...]:
+    specs: dict[str, CredentialSpec] = {}
+    for index, item in enumerate(_sequence(value, "credentials")):
+        spec = _credential(item, f"credentials[{index}]")
+        # The same credential twice is one; twice with another label or password is a
+        # contradiction.
+        if specs.setdefault(spec.user_name, spec) != spec:
+            raise InvalidParameterError(
+                f"credentials[{index}].user_name",
+                spec.user_name,
+                "is listed twice, with another friendly_name or password_env",
+            )
+    return tuple(specs.values())
+
+
 def _alias(value: str | None) -> str | None:
     return None if value is None else normalize_phone_number(value, "alias")
 
@@ -122,7 +260,10 @@ class TrunkSpec:
         alias: The caller-ID alias, or ``None``.
         nso_code: The trunk's network service operator code.
         domain_name: The trunk's SIP domain; ``None`` for Exotel's default.
-        trunk_sid: The existing trunk to bring to this state, if it was created already.
+        trunk_sid: The existing trunk to bring to this state, if it was created already
+            (without it, the trunk is found by ``name`` where the service lists trunks).
+        credentials: SIP digest credentials: user names, :class:`CredentialSpec` s, or
+            mappings with ``user_name``, ``friendly_name`` and ``password_env``.
     """
 
     name: str = attrs.field(validator=lambda _, __, v: validate_trunk_name(v))
@@ -133,6 +274,7 @@ class TrunkSpec:
     nso_code: str = "ANY-ANY"
     domain_name: str | None = None
     trunk_sid: str | None = attrs.field(default=None, converter=_sid)
+    credentials: tuple[CredentialSpec, ...] = attrs.field(default=(), converter=_credentials)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrunkSpec:
@@ -159,12 +301,15 @@ class Changes:
     Attributes:
         created: Items added (or to add).
         existing: Items that were already in place.
-        failed: ``(item, error)`` pairs for the items that could not be added.
+        failed: ``(item, error)`` pairs for the items that could not be added (or removed).
+        removed: Items on the trunk that the spec does not list, removed (or to remove);
+            only with ``prune=True``.
     """
 
     created: list[str] = attrs.Factory(list)
     existing: list[str] = attrs.Factory(list)
     failed: list[tuple[str, Exception]] = attrs.Factory(list)
+    removed: list[str] = attrs.Factory(list)
 
     @classmethod
     def from_bulk(cls, result: BulkResult[Any], label: Any) -> Changes:
@@ -190,14 +335,24 @@ class ProvisionReport:
         dry_run: Whether this is a plan (nothing was changed).
         trunk_sid: The trunk's sid (``None`` in a plan that would create the trunk).
         trunk_created: Whether the trunk was (or would be) created.
-        trunk: The created trunk's record, when it was created by this call.
+        trunk_found: Whether the trunk was found by its name (no sid was given).
+        trunk: The trunk's record, when this call created it or found it by name.
+        prune: Whether what the spec does not list was (or would be) removed.
         numbers: What happened to the numbers.
         ips: What happened to the whitelisted IPs.
         destinations: What happened to the destination URIs.
+        sip_credentials: What happened to the spec's SIP digest credentials, by user name.
+        created_credentials: The credentials this call created; a generated password is on
+            its ``.password`` (the only time it can be read: keep it now), a password from
+            ``password_env`` is not.
         alias: The alias set (or to set); the API cannot read an alias back, so it is
             sent on every apply. Sending the same value again changes nothing.
         alias_error: Why setting the alias failed, if it did.
-        credentials: The trunk's SIP credentials, for the PBX (never fetched in a plan).
+        credentials: The trunk's SIP credentials in the reference's ``{username, password}``
+            form, for the PBX, where the service answers that form (never read in a plan).
+        trunk_credentials: The trunk's SIP digest credentials after the run, where the
+            service keeps those (the live one): never a password, but for one generated by
+            this call (never read in a plan).
         credentials_error: Why the credentials could not be read, if they could not; the
             changes were made all the same.
     """
@@ -206,26 +361,38 @@ class ProvisionReport:
     dry_run: bool
     trunk_sid: str | None = None
     trunk_created: bool = False
+    trunk_found: bool = False
     trunk: Trunk | None = None
+    prune: bool = False
     numbers: Changes = attrs.Factory(Changes)
     ips: Changes = attrs.Factory(Changes)
     destinations: Changes = attrs.Factory(Changes)
+    sip_credentials: Changes = attrs.Factory(Changes)
+    created_credentials: list[SipCredential] = attrs.Factory(list)
     alias: str | None = None
     alias_error: Exception | None = None
     credentials: Credentials | None = None
+    trunk_credentials: list[SipCredential] | None = None
     credentials_error: Exception | None = None
 
     @property
     def ok(self) -> bool:
         """Whether nothing failed."""
-        parts = (self.numbers, self.ips, self.destinations)
-        return self.alias_error is None and not any(part.failed for part in parts)
+        return self.alias_error is None and not any(part.failed for part in self._parts())
 
     @property
     def changed(self) -> bool:
-        """Whether anything was (or would be) created. Re-sending the alias does not count."""
-        parts = (self.numbers, self.ips, self.destinations)
-        return self.trunk_created or any(part.created for part in parts)
+        """Whether anything was (or would be) created or removed; re-sending the alias is not."""
+        parts = self._parts()
+        return self.trunk_created or any(part.created or part.removed for part in parts)
+
+    @property
+    def generated_credentials(self) -> list[SipCredential]:
+        """The credentials created with a generated password (on ``.password``), once."""
+        return [c for c in self.created_credentials if c.password is not None]
+
+    def _parts(self) -> tuple[Changes, ...]:
+        return (self.numbers, self.ips, self.destinations, self.sip_credentials)
 
 
 @attrs.frozen
@@ -233,17 +400,25 @@ class ProvisionProgress:
     """What ``provision(on_progress=)`` receives as the work goes.
 
     Every phase that runs is ``"started"`` and then ``"finished"``; between the two, the
-    ``numbers`` and ``ips`` phases report an ``"item"`` for every item sent, as it settles.
+    ``numbers``, ``ips`` and ``credentials`` phases report an ``"item"`` for every item sent,
+    as it settles. A dry run reports nothing.
 
     Attributes:
-        phase: ``"trunk"`` (a new trunk), ``"read"`` (an existing trunk's numbers, IPs and
-            destinations are read), ``"numbers"``, ``"ips"``, ``"destinations"``,
-            ``"alias"`` or ``"credentials"``.
+        phase: ``"trunk"`` (no sid given: the trunk is found by name, or created),
+            ``"read"`` (the trunk's numbers, IPs, destinations and, when needed, SIP
+            credentials are read), ``"numbers"``, ``"ips"``, ``"destinations"``,
+            ``"alias"``, ``"prune"`` (with ``prune=True``: removals) or ``"credentials"``
+            (the spec's credentials created, then the trunk's read for the PBX).
         event: ``"started"``, ``"item"`` or ``"finished"``.
-        total: For ``"started"``: the items the phase will send (those not in place).
-        outcome: For ``"item"``: the item's outcome, as the bulk helpers give it.
-        changes: For ``"finished"`` of ``numbers``, ``ips`` and ``destinations``: what the
-            phase did (the report's :class:`Changes` for it).
+        total: For ``"started"``: the items the phase will send (those not in place; for
+            ``prune``, the removals).
+        outcome: For ``"item"``: the item's outcome, as the bulk helpers give it (for a
+            credential created with a generated password, ``value`` holds it: it is the
+            moment to keep it).
+        changes: For ``"finished"`` of ``numbers``, ``ips``, ``destinations`` and
+            ``credentials``: what the phase did (the report's :class:`Changes` for it); of
+            ``prune``: every removal, each item named with its kind (``"number +91..."``).
+        trunk: For ``"finished"`` of ``trunk``: the trunk found or created.
     """
 
     phase: Phase
@@ -251,6 +426,7 @@ class ProvisionProgress:
     total: int | None = None
     outcome: ItemOutcome[Any] | None = None
     changes: Changes | None = None
+    trunk: Trunk | None = None
 
 
 class _Steps:
@@ -266,8 +442,10 @@ class _Steps:
     async def item(self, phase: Phase, outcome: ItemOutcome[Any]) -> None:
         await self._tell(ProvisionProgress(phase, "item", outcome=outcome))
 
-    async def finished(self, phase: Phase, changes: Changes | None = None) -> None:
-        await self._tell(ProvisionProgress(phase, "finished", changes=changes))
+    async def finished(
+        self, phase: Phase, changes: Changes | None = None, trunk: Trunk | None = None
+    ) -> None:
+        await self._tell(ProvisionProgress(phase, "finished", changes=changes, trunk=trunk))
 
     async def _tell(self, progress: ProvisionProgress) -> None:
         if self._on_progress is not None:
@@ -281,57 +459,101 @@ def _bare(destination: str) -> str:
     return text[4:] if text.startswith("sip:") else text
 
 
+#: What ``GET /trunks`` answers where the service has no such operation (the reference's):
+#: a trunk is then found by its sid only.
+_CANNOT_LIST = (404, 405, 501)
+
+
+@attrs.define
+class _Current:
+    """What the trunk has, keyed as the spec names items; read once, before any change.
+
+    ``credentials`` is ``None`` when not read, or when the service keeps the reference's
+    ``{username, password}`` pair instead of digest credentials.
+    """
+
+    numbers: dict[str, PhoneNumber] = attrs.Factory(dict)
+    ips: dict[str, WhitelistedIp] = attrs.Factory(dict)
+    destinations: dict[str, DestinationUri] = attrs.Factory(dict)
+    credentials: dict[str, SipCredential] | None = None
+
+
+#: The report's parts, and for each: the client's resource, its path part, the operation
+#: that removes one of its records, and what one item is called. Removed in this order:
+#: destinations before the IPs they may need.
+_PRUNED = {
+    "destinations": (
+        "destination_uris",
+        "destination-uris",
+        "destination_uris.remove",
+        "destination",
+    ),
+    "ips": ("whitelisted_ips", "whitelisted-ips", "whitelisted_ips.remove", "ip"),
+    "numbers": ("phone_numbers", "phone-numbers", "phone_numbers.remove", "number"),
+    "sip_credentials": ("credentials", "credentials", "credentials.delete", "credential"),
+}
+
+
+@attrs.frozen
+class _Removal:
+    part: str  # a key of _PRUNED: the report's Changes it goes to
+    item: str  # as the report names it
+    record_id: str
+
+
 async def provision(
     client: AsyncTrunkingClient,
     spec: TrunkSpec,
     *,
     trunk_sid: str | None = None,
     dry_run: bool = False,
+    prune: bool = False,
     concurrency: int = 20,
     on_trunk_created: Callable[[Trunk], object] | None = None,
     on_progress: Callable[[ProvisionProgress], object] | None = None,
 ) -> ProvisionReport:
     """Bring a trunk to ``spec``; see :meth:`AsyncTrunkingClient.provision`."""
     sid = _sid(trunk_sid) or spec.trunk_sid
-    report = ProvisionReport(spec=spec, dry_run=dry_run, trunk_sid=sid, alias=spec.alias)
-    steps = _Steps(on_progress)
+    # Every password is read before anything is sent: a missing variable stops the run here.
+    passwords = {} if dry_run else {c.user_name: c.password() for c in spec.credentials}
+    report = ProvisionReport(
+        spec=spec, dry_run=dry_run, trunk_sid=sid, alias=spec.alias, prune=prune
+    )
+    steps = _Steps(None if dry_run else on_progress)
+    current = _Current()
     if sid is None:
-        report.trunk_created = True
-        if dry_run:
-            report.numbers.created = [n.phone_number for n in spec.numbers]
-            report.ips.created = list(spec.ips)
-            report.destinations.created = list(spec.destinations)
+        trunk = await _trunk_by_name(client, report, steps, on_trunk_created)
+        if trunk is None:  # a plan for a new trunk: it has nothing yet
+            _plan(report, current)
             return report
-        await steps.started("trunk", 1)
-        report.trunk = await client.trunks.create(
-            spec.name, nso_code=spec.nso_code, domain_name=spec.domain_name
-        )
-        sid = report.trunk_sid = report.trunk.trunk_sid
-        if on_trunk_created is not None:
-            handed = on_trunk_created(report.trunk)
-            if inspect.isawaitable(handed):
-                await handed
-        await steps.finished("trunk")
-        have_numbers: set[str] = set()
-        have_ips: set[str] = set()
-        have_destinations: set[str] = set()
-    else:
+        sid = trunk.trunk_sid
+    if not report.trunk_created:  # a new trunk has nothing to read (nor to prune)
         await steps.started("read")
-        have_numbers = {n.phone_number for n in await client.phone_numbers.list(sid)}
-        have_ips = {w.cidr for w in await client.whitelisted_ips.list(sid)}
-        have_destinations = {_bare(d.destination) for d in await client.destination_uris.list(sid)}
+        current = await _read(client, sid, read_credentials=bool(spec.credentials) or prune)
         await steps.finished("read")
     if dry_run:
-        _plan(report, have_numbers, have_ips, have_destinations)
+        _plan(report, current)
         return report
     await _apply_numbers(
-        client, sid, spec.numbers, have_numbers, report=report, concurrency=concurrency, steps=steps
+        client,
+        sid,
+        spec.numbers,
+        set(current.numbers),
+        report=report,
+        concurrency=concurrency,
+        steps=steps,
     )
     await _apply_ips(
-        client, sid, spec.ips, have_ips, report=report, concurrency=concurrency, steps=steps
+        client,
+        sid,
+        spec.ips,
+        set(current.ips),
+        report=report,
+        concurrency=concurrency,
+        steps=steps,
     )
     await _apply_destinations(
-        client, sid, spec.destinations, have_destinations, report=report, steps=steps
+        client, sid, spec.destinations, set(current.destinations), report=report, steps=steps
     )
     if spec.alias is not None:
         await steps.started("alias", 1)
@@ -340,15 +562,102 @@ async def provision(
         except ExotelError as error:
             report.alias_error = error
         await steps.finished("alias")
-    await steps.started("credentials", 1)
-    try:
-        report.credentials = await client.credentials.get(sid)
-    except ExotelError as error:
-        # Everything was applied: losing the report (and a new trunk's sid) to a failed read
-        # would be worse than a report without credentials.
-        report.credentials_error = error
-    await steps.finished("credentials")
+    if prune:
+        await _prune(
+            client,
+            sid,
+            _removals(spec, current),
+            report=report,
+            concurrency=concurrency,
+            steps=steps,
+        )
+    await _apply_credentials(client, sid, current, passwords, report=report, steps=steps)
     return report
+
+
+async def _trunk_by_name(
+    client: AsyncTrunkingClient,
+    report: ProvisionReport,
+    steps: _Steps,
+    on_trunk_created: Callable[[Trunk], object] | None,
+) -> Trunk | None:
+    """The trunk called ``spec.name``: found, else created (``None`` in a plan for a new one).
+
+    Raises:
+        ConflictError: the name is taken and the trunk cannot be found (the service lists no
+            trunks): the message says to pass its sid.
+    """
+    spec = report.spec
+    await steps.started("trunk", 1)
+    listable = True
+    try:
+        trunk = await client.trunks.find(spec.name)
+    except APIStatusError as error:
+        if error.status_code not in _CANNOT_LIST:
+            raise
+        trunk, listable = None, False
+    if trunk is None and not report.dry_run:
+        try:
+            trunk = await client.trunks.create(
+                spec.name, nso_code=spec.nso_code, domain_name=spec.domain_name
+            )
+        except ConflictError as error:
+            # Created meanwhile (another run), or by a service that cannot list it.
+            trunk = await client.trunks.find(spec.name) if listable else None
+            if trunk is None:
+                raise _name_taken(error, spec.name, listable=listable) from error
+        else:
+            report.trunk_created = True
+    if trunk is None:
+        report.trunk_created = True
+        return None
+    report.trunk, report.trunk_sid = trunk, trunk.trunk_sid
+    report.trunk_found = not report.trunk_created
+    if report.trunk_created and on_trunk_created is not None:
+        handed = on_trunk_created(trunk)
+        if inspect.isawaitable(handed):
+            await handed
+    await steps.finished("trunk", trunk=trunk)
+    return trunk
+
+
+def _name_taken(error: ConflictError, name: str, *, listable: bool) -> ConflictError:
+    why = (
+        "no trunk of this account's listing has that name"
+        if listable
+        else "this service cannot list trunks to find it"
+    )
+    return ConflictError(
+        f"a trunk named {name!r} exists already, but {why}: pass its sid "
+        "(provision(spec, trunk_sid=...), or trunk_sid in the spec) to bring it to the spec",
+        status_code=error.status_code,
+        error_code=error.error_code,
+        description=error.description,
+        request_id=error.request_id,
+        method=error.method,
+        path=error.path,
+        attempts=error.attempts,
+    )
+
+
+async def _read(client: AsyncTrunkingClient, sid: str, *, read_credentials: bool) -> _Current:
+    current = _Current(
+        numbers={n.phone_number: n for n in await client.phone_numbers.list(sid)},
+        ips={w.cidr: w for w in await client.whitelisted_ips.list(sid)},
+        destinations={_bare(d.destination): d for d in await client.destination_uris.list(sid)},
+    )
+    if read_credentials:
+        found = await _trunk_credentials(client, sid)
+        if isinstance(found, list):
+            current.credentials = {c.user_name: c for c in found}
+    return current
+
+
+async def _trunk_credentials(
+    client: AsyncTrunkingClient, sid: str
+) -> list[SipCredential] | Credentials | None:
+    """The trunk's credentials in the service's form: digest credentials, else the pair."""
+    return await client.credentials._current(sid)
 
 
 def _split(wanted: Sequence[str], have: set[str], changes: Changes) -> list[str]:
@@ -358,11 +667,151 @@ def _split(wanted: Sequence[str], have: set[str], changes: Changes) -> list[str]
     return missing
 
 
-def _plan(report: ProvisionReport, numbers: set[str], ips: set[str], dests: set[str]) -> None:
+def _plan(report: ProvisionReport, current: _Current) -> None:
     spec = report.spec
-    report.numbers.created = _split([n.phone_number for n in spec.numbers], numbers, report.numbers)
-    report.ips.created = _split(spec.ips, ips, report.ips)
-    report.destinations.created = _split(spec.destinations, dests, report.destinations)
+    numbers = [n.phone_number for n in spec.numbers]
+    report.numbers.created = _split(numbers, set(current.numbers), report.numbers)
+    report.ips.created = _split(spec.ips, set(current.ips), report.ips)
+    destinations = set(current.destinations)
+    report.destinations.created = _split(spec.destinations, destinations, report.destinations)
+    users = [c.user_name for c in spec.credentials]
+    have = set(current.credentials or ())
+    report.sip_credentials.created = _split(users, have, report.sip_credentials)
+    if report.prune:
+        for removal in _removals(spec, current):
+            getattr(report, removal.part).removed.append(removal.item)
+
+
+def _removals(spec: TrunkSpec, current: _Current) -> list[_Removal]:
+    """What the trunk has and the spec does not list, in the order it is removed."""
+    wanted: dict[str, set[str]] = {
+        "destinations": set(spec.destinations),
+        "ips": set(spec.ips),
+        "numbers": {n.phone_number for n in spec.numbers},
+        "sip_credentials": {c.user_name for c in spec.credentials},
+    }
+    have: dict[str, Mapping[str, PhoneNumber | WhitelistedIp | DestinationUri | SipCredential]]
+    have = {
+        "destinations": current.destinations,
+        "ips": current.ips,
+        "numbers": current.numbers,
+        "sip_credentials": current.credentials or {},
+    }
+    return [
+        _Removal(part, item, record.id)
+        for part in _PRUNED
+        for item, record in have[part].items()
+        if item not in wanted[part]
+    ]
+
+
+async def _prune(
+    client: AsyncTrunkingClient,
+    sid: str,
+    removals: list[_Removal],
+    *,
+    report: ProvisionReport,
+    concurrency: int,
+    steps: _Steps,
+) -> None:
+    """Remove ``removals``: each kind in turn (destinations first), ``concurrency`` at once."""
+    await steps.started("prune", len(removals))
+    done = Changes()
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    errors: dict[_Removal, ExotelError] = {}
+
+    async def remove(removal: _Removal) -> None:
+        resource, part, operation, _ = _PRUNED[removal.part]
+        async with limiter:
+            try:
+                await getattr(client, resource)._remove_listed(
+                    sid, part, operation, removal.record_id
+                )
+            except ExotelError as error:
+                errors[removal] = error
+
+    for part in _PRUNED:
+        async with anyio.create_task_group() as group:
+            for removal in removals:
+                if removal.part == part:
+                    group.start_soon(remove, removal)
+    for removal in removals:
+        changes: Changes = getattr(report, removal.part)
+        label = f"{_PRUNED[removal.part][3]} {removal.item}"
+        error = errors.get(removal)
+        if error is None:
+            changes.removed.append(removal.item)
+            done.removed.append(label)
+        else:
+            changes.failed.append((removal.item, error))
+            done.failed.append((label, error))
+    await steps.finished("prune", done)
+
+
+async def _apply_credentials(
+    client: AsyncTrunkingClient,
+    sid: str,
+    current: _Current,
+    passwords: Mapping[str, str | None],
+    *,
+    report: ProvisionReport,
+    steps: _Steps,
+) -> None:
+    """Create the spec's missing credentials; then read the trunk's, for the PBX."""
+    have = current.credentials or {}
+    wanted = report.spec.credentials
+    missing = [c for c in wanted if c.user_name not in have]
+    report.sip_credentials.existing.extend(c.user_name for c in wanted if c.user_name in have)
+    await steps.started("credentials", len(missing))
+    for index, credential in enumerate(missing):
+        outcome = await _create_credential(
+            client, sid, credential, passwords.get(credential.user_name), report=report, index=index
+        )
+        await steps.item("credentials", outcome)
+    try:
+        found = await _trunk_credentials(client, sid)
+    except ExotelError as error:
+        # Everything was applied: losing the report (a new trunk's sid, a generated
+        # password) to a failed read would be worse than a report without credentials.
+        report.credentials_error = error
+    else:
+        if isinstance(found, list):
+            made = {c.user_name: c for c in report.generated_credentials}
+            report.trunk_credentials = [
+                attrs.evolve(c, password=made[c.user_name].password) if c.user_name in made else c
+                for c in found
+            ]
+        else:
+            report.credentials = found
+    await steps.finished("credentials", report.sip_credentials)
+
+
+async def _create_credential(
+    client: AsyncTrunkingClient,
+    sid: str,
+    credential: CredentialSpec,
+    password: str | None,
+    *,
+    report: ProvisionReport,
+    index: int,
+) -> ItemOutcome[SipCredential]:
+    name = credential.user_name
+    try:
+        created = await client.credentials.create(
+            sid, name, password, friendly_name=credential.friendly_name
+        )
+    except ConflictError:
+        # Created since the trunk was read: in place, and left as it is.
+        report.sip_credentials.existing.append(name)
+        return ItemOutcome(name, "exists", index=index)
+    except ExotelError as error:
+        report.sip_credentials.failed.append((name, error))
+        return ItemOutcome(name, "failed", error=error, index=index)
+    # Only a generated password is the report's to hand over; the caller has the other.
+    kept = created if credential.generated else attrs.evolve(created, password=None)
+    report.created_credentials.append(kept)
+    report.sip_credentials.created.append(name)
+    return ItemOutcome(name, "created", kept, index=index)
 
 
 async def _apply_numbers(

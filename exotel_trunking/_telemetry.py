@@ -558,11 +558,18 @@ class _ProvisionWatch:
         }
         if report.trunk_sid is not None:
             attributes["exotel.trunk_sid"] = report.trunk_sid
-        for kind in ("numbers", "ips", "destinations"):
+        if report.trunk_found:
+            attributes["exotel.provision.trunk_found"] = True
+        kinds = ["numbers", "ips", "destinations"]
+        if report.spec.credentials:
+            kinds.append("sip_credentials")
+        for kind in kinds:
             changes = getattr(report, kind)
             attributes[f"exotel.provision.{kind}.created"] = len(changes.created)
             attributes[f"exotel.provision.{kind}.existing"] = len(changes.existing)
             attributes[f"exotel.provision.{kind}.failed"] = len(changes.failed)
+            if report.prune:
+                attributes[f"exotel.provision.{kind}.removed"] = len(changes.removed)
         span.set_attributes(attributes)
 
 

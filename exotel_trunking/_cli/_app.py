@@ -26,9 +26,10 @@ from .._exceptions import (
     ExotelError,
     InvalidParameterError,
     NotFoundError,
+    NotOnTrunkError,
     PermissionDeniedError,
 )
-from .._models import Credentials
+from .._models import Credentials, SipCredential
 from .._transport import RateLimit
 
 T = TypeVar("T")
@@ -233,15 +234,12 @@ def _loopback(base_url: str | None) -> bool:
         return False
 
 
-#: The live service's error code for a trunk sid that is unknown or another account's (403).
-_FOREIGN_TRUNK = 1003
-
-
 def _trunk_not_found(error: BaseException) -> bool:
-    """A 404, or the live service's 403 with error 1003: a trunk sid unknown or not yours."""
-    return isinstance(error, NotFoundError) or (
-        isinstance(error, PermissionDeniedError) and error.error_code == _FOREIGN_TRUNK
-    )
+    """The trunk is unknown or not this account's (the SDK reads the live 403 / 1003 so too).
+
+    Not a record the trunk does not hold (:class:`NotOnTrunkError`): that is the item's.
+    """
+    return isinstance(error, NotFoundError) and not isinstance(error, NotOnTrunkError)
 
 
 def _trunk_conflict(error: BaseException) -> bool:
@@ -258,14 +256,15 @@ def exit_code_for(error: BaseException) -> int:
 
     2 for usage and configuration, including an address the emulator cannot listen on
     ("port in use"); 4 for the trunk itself (not found, or its name taken); 3 for refused
-    credentials; 1 otherwise.
+    credentials; 1 otherwise (a number, IP, destination or credential the trunk does not
+    hold is the item's failure).
     """
     if isinstance(error, (ConfigurationError, InvalidParameterError, click.UsageError)):
         return EXIT_USAGE
     if isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
         return EXIT_USAGE
     if _trunk_not_found(error) or _trunk_conflict(error):
-        return EXIT_NOT_FOUND  # every command's NotFoundError is about its TRUNK_SID
+        return EXIT_NOT_FOUND
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return EXIT_AUTH
     return EXIT_FAILED
@@ -286,6 +285,8 @@ def hint_for(error: BaseException) -> str | None:
             "no such trunk on this account, or not this account's: check the trunk sid "
             "('exotel-trunking trunks create' prints it) and EXOTEL_ACCOUNT_SID"
         )
+    if isinstance(error, NotOnTrunkError):
+        return "the trunk does not hold it: its list command shows what it holds"
     if isinstance(error, PermissionDeniedError):
         return "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID"
     return None
@@ -314,15 +315,26 @@ def run(
         settings.fail(error, hint(error))
 
 
+#: What a SIP password is shown as, unless asked for.
+PASSWORD_MASK = "********"  # noqa: S105 - the mask shown instead of a password
+
+
 def record(value: Any, *, show_password: bool = False) -> Any:
-    """A model (or list of models) as plain JSON-ready data; a SIP password is masked."""
+    """A model (or list of models) as plain JSON-ready data; a SIP password is masked.
+
+    A digest credential's password is there only on the result of the call that set it;
+    where there is none, it stays ``null``.
+    """
     if isinstance(value, list):
         return [record(item, show_password=show_password) for item in value]
     if value is None or not attrs.has(type(value)):
         return value
     data = attrs.asdict(value, value_serializer=lambda _, __, v: _json_default(v))
-    if isinstance(value, Credentials) and not show_password:
-        data["password"] = "********"  # noqa: S105 - the mask shown instead of the password
+    secret = isinstance(value, Credentials) or (
+        isinstance(value, SipCredential) and value.password is not None
+    )
+    if secret and not show_password:
+        data["password"] = PASSWORD_MASK
     return data
 
 

@@ -5,22 +5,42 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._client import AsyncTrunkingClient
-from .._exceptions import APIStatusError, ConflictError, PartialFailureError
-from .._models import Credentials, DestinationUri
-from .._validation import normalize_destination
-from ._app import EXIT_FAILED, GlobalOptionsGroup, Settings, parse_rate_limit, record, run
+from .._exceptions import (
+    APIStatusError,
+    ConflictError,
+    ExotelError,
+    InvalidParameterError,
+    NotFoundError,
+    PartialFailureError,
+)
+from .._models import Credentials, DestinationUri, SipCredential, Trunk, TrunkMap
+from .._provision import CredentialSpec
+from .._validation import normalize_destination, normalize_phone_number
+from ._app import (
+    EXIT_FAILED,
+    GlobalOptionsGroup,
+    HelpGroup,
+    Settings,
+    parse_rate_limit,
+    record,
+    run,
+)
 from ._apply import apply
 from ._demo import demo
 from ._doctor import doctor, explain_command
 from ._emulator import emulator
 from ._importer import import_command
+from ._passwords import PasswordOutput, password_options
 from ._trace import printed_trace
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -137,7 +157,47 @@ def _show(settings: Settings, title: str, value: Any, columns: Sequence[str]) ->
 
 @cli.group()
 def trunks() -> None:
-    """Create and delete trunks."""
+    """Create, list, find and delete trunks."""
+
+
+#: The columns of a trunk in a table.
+_TRUNK_COLUMNS = ("trunk_sid", "trunk_name", "domain_name", "nso_code")
+#: The columns of a SIP digest credential (never a password: the service returns none).
+_CREDENTIAL_COLUMNS = ("id", "user_name", "friendly_name", "date_created")
+
+
+@trunks.command("list")
+@pass_settings
+def trunks_list(settings: Settings) -> None:
+    """List the account's trunks (the live service; the reference API lists none)."""
+    found = run(settings, lambda c: c.trunks.list(), _cannot_list_hint)
+    _show(settings, f"Trunks: {len(found)}", found, (*_TRUNK_COLUMNS, "date_created"))
+
+
+@trunks.command("find")
+@click.argument("name")
+@pass_settings
+def trunks_find(settings: Settings, name: str) -> None:
+    """Find the trunk called NAME and print its sid (exit 4 if no trunk has that name).
+
+    The way back to a trunk whose sid was lost (an interrupted run, a crashed job).
+    """
+    found: Trunk | None = run(settings, lambda c: c.trunks.find(name), _cannot_list_hint)
+    if found is None:
+        settings.fail(
+            NotFoundError(f"no trunk of this account is called {name!r}", status_code=404),
+            "'exotel-trunking trunks list' shows the account's trunks",
+        )
+    _show(settings, "Trunk found", found, _TRUNK_COLUMNS)
+
+
+def _cannot_list_hint(error: ExotelError) -> str | None:
+    if isinstance(error, APIStatusError) and error.status_code in (404, 405, 501):
+        return (
+            "this service cannot list trunks (the reference API has no such call): a trunk is "
+            "found by its sid only"
+        )
+    return None
 
 
 @trunks.command("create")
@@ -197,6 +257,38 @@ def numbers_list(settings: Settings, trunk_sid: str) -> None:
     _show(settings, f"Numbers on {trunk_sid}: {len(found)}", found, columns)
 
 
+@numbers.command("remove")
+@click.argument("trunk_sid")
+@click.argument("phone_number")
+@pass_settings
+def numbers_remove(settings: Settings, trunk_sid: str, phone_number: str) -> None:
+    """Unmap PHONE_NUMBER from TRUNK_SID (exit 1 if the trunk does not hold it)."""
+    removed = run(settings, lambda c: c.phone_numbers.remove(trunk_sid, phone_number))
+    _show(settings, "Number removed", removed, ("id", "phone_number", "trunk_sid", "mode"))
+
+
+@numbers.command("where")
+@click.argument("phone_number")
+@pass_settings
+def numbers_where(settings: Settings, phone_number: str) -> None:
+    """Say which trunk holds PHONE_NUMBER, if any (the live service's trunk-map lookup)."""
+
+    async def look(client: AsyncTrunkingClient) -> tuple[str, TrunkMap | None]:
+        number = normalize_phone_number(phone_number)
+        return number, await client.trunk_maps.lookup(number)
+
+    number, found = run(settings, look)
+    data = record(found) if found is not None else {"phone_number": number, "trunk_sid": None}
+
+    def human() -> None:
+        if found is None:
+            settings.console.print(f"{number} is on no trunk of this account.")
+        else:
+            settings.console.print(f"{number} is on trunk {found.trunk_sid}.")
+
+    settings.emit(data, human)
+
+
 numbers.add_command(import_command("numbers"))
 
 
@@ -227,6 +319,16 @@ def ips_list(settings: Settings, trunk_sid: str) -> None:
     found = run(settings, lambda c: c.whitelisted_ips.list(trunk_sid))
     columns = ("id", "ip", "mask", "date_created")
     _show(settings, f"Whitelisted IPs on {trunk_sid}: {len(found)}", found, columns)
+
+
+@ips.command("remove")
+@click.argument("trunk_sid")
+@click.argument("ip")
+@pass_settings
+def ips_remove(settings: Settings, trunk_sid: str, ip: str) -> None:
+    """Remove IP ("203.0.113.5", its /32, or "203.0.113.0/28") from TRUNK_SID's whitelist."""
+    removed = run(settings, lambda c: c.whitelisted_ips.remove(trunk_sid, ip))
+    _show(settings, "IP removed", removed, ("id", "ip", "mask", "trunk_sid"))
 
 
 ips.add_command(import_command("ips"))
@@ -321,20 +423,71 @@ def destinations_list(settings: Settings, trunk_sid: str) -> None:
     _show(settings, f"Destinations of {trunk_sid}: {len(found)}", found, columns)
 
 
+@destinations.command("remove")
+@click.argument("trunk_sid")
+@click.argument("destination")
+@pass_settings
+def destinations_remove(settings: Settings, trunk_sid: str, destination: str) -> None:
+    """Remove DESTINATION ("host:port;transport=tls") from TRUNK_SID."""
+    removed = run(settings, lambda c: c.destination_uris.remove(trunk_sid, destination))
+    _show(settings, "Destination removed", removed, ("id", "destination", "trunk_sid"))
+
+
 # -- credentials and alias -----------------------------------------------------------------------
 
 
-@cli.command("credentials", short_help="Show a trunk's SIP username (and password) for your PBX.")
-@click.argument("trunk_sid")
-@click.option("--show-password", is_flag=True, help="Print the SIP password (masked otherwise).")
-@pass_settings
-def credentials(settings: Settings, trunk_sid: str, show_password: bool) -> None:
-    """Show the SIP username (and, if asked, password) of TRUNK_SID for your PBX."""
+class _CredentialsGroup(HelpGroup):
+    """``credentials``' subcommands; ``credentials TRUNK_SID`` still works, as ``show``."""
 
-    async def fetch(client: AsyncTrunkingClient) -> Credentials | None:
-        return await client.credentials.get(trunk_sid)
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A first word that is no subcommand is the trunk sid of the old ``credentials SID``."""
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            click.echo(
+                f"note: 'credentials {args[0]}' is now 'credentials show {args[0]}'", err=True
+            )
+            return "show", self.commands["show"], args
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_CredentialsGroup, short_help="SIP credentials a PBX or voice AI signs in with.")
+def credentials() -> None:
+    """The SIP credentials a PBX or a voice-AI platform signs in with.
+
+    \b
+    A new password is shown once, only where asked: --show-password prints it,
+    --password-file PATH writes it to a file only you can read. The live service
+    never returns a password again ('credentials rotate' sets a new one).
+    'credentials TRUNK_SID' (before 'show' existed) still works, as 'show'.
+    """
+
+
+@credentials.command("show")
+@click.argument("trunk_sid")
+@click.option("--show-password", is_flag=True, help="Print the reference pair's password.")
+@pass_settings
+def credentials_show(settings: Settings, trunk_sid: str, show_password: bool) -> None:
+    """Show TRUNK_SID's SIP credentials for your PBX, in the form the service keeps.
+
+    The reference API's username and password (masked unless --show-password), or the live
+    service's digest credentials, whose passwords it never returns.
+    """
+
+    async def fetch(client: AsyncTrunkingClient) -> Credentials | list[SipCredential] | None:
+        return await client.credentials._current(trunk_sid)
 
     found = run(settings, fetch)
+    if isinstance(found, list):
+        title = f"SIP credentials of {trunk_sid}: {len(found)}"
+        _show(settings, title, found, _CREDENTIAL_COLUMNS)
+        if show_password:
+            settings.warn(
+                "[dim]the service never returns a digest credential's password; to set a new "
+                f"one: exotel-trunking credentials rotate {trunk_sid} CREDENTIAL_ID "
+                "--show-password[/]"
+            )
+        return
     data = record(found, show_password=show_password)
 
     def human() -> None:
@@ -344,6 +497,141 @@ def credentials(settings: Settings, trunk_sid: str, show_password: bool) -> None
         settings.console.print(f"username: {data['username']}\npassword: {data['password']}")
         if not show_password:
             settings.warn("[dim]the password is masked: add --show-password to print it[/]")
+
+    settings.emit(data, human)
+
+
+@credentials.command("list")
+@click.argument("trunk_sid")
+@pass_settings
+def credentials_list(settings: Settings, trunk_sid: str) -> None:
+    """List TRUNK_SID's SIP digest credentials (never a password: the service keeps them)."""
+    found = run(settings, lambda c: c.credentials.list(trunk_sid))
+    _show(settings, f"SIP credentials of {trunk_sid}: {len(found)}", found, _CREDENTIAL_COLUMNS)
+
+
+@credentials.command("create")
+@click.argument("trunk_sid")
+@click.argument("user_name")
+@click.option("--friendly-name", help="A label of 1-32 characters.")
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="Take the password from environment variable VAR instead of generating one.",
+)
+@password_options
+@pass_settings
+def credentials_create(
+    settings: Settings,
+    *,
+    trunk_sid: str,
+    user_name: str,
+    friendly_name: str | None,
+    password_env: str | None,
+    show_password: bool,
+    password_file: Path | None,
+) -> None:
+    """Create the SIP digest credential USER_NAME on TRUNK_SID.
+
+    A strong password is generated (unless --password-env names a variable holding yours)
+    and handed over once: --show-password prints it, --password-file PATH writes it.
+    """
+    output = PasswordOutput(show_password, password_file)
+    try:
+        wanted = CredentialSpec(user_name, friendly_name, password_env)
+        password = wanted.password()
+        output.check(generates=f"credential {user_name!r}" if wanted.generated else None)
+    except InvalidParameterError as error:
+        settings.fail(error)
+    except click.UsageError as error:
+        settings.fail(error)
+
+    async def create(client: AsyncTrunkingClient) -> SipCredential:
+        return await client.credentials.create(
+            trunk_sid, wanted.user_name, password, friendly_name=wanted.friendly_name
+        )
+
+    created = run(settings, create)
+    if not wanted.generated:  # the caller has the password it gave: it is not echoed
+        created = attrs.evolve(created, password=None)
+    _hand_over(settings, "Credential created", created, output)
+
+
+@credentials.command("rotate")
+@click.argument("trunk_sid")
+@click.argument("credential_id")
+@password_options
+@pass_settings
+def credentials_rotate(
+    settings: Settings,
+    *,
+    trunk_sid: str,
+    credential_id: str,
+    show_password: bool,
+    password_file: Path | None,
+) -> None:
+    """Give credential CREDENTIAL_ID of TRUNK_SID a new generated password, handed over once.
+
+    --show-password prints it, --password-file PATH writes it; the old one stops working.
+    """
+    output = PasswordOutput(show_password, password_file)
+    try:
+        output.check(generates=f"credential {credential_id}")
+    except click.UsageError as error:
+        settings.fail(error)
+    rotated = run(settings, lambda c: c.credentials.rotate(trunk_sid, credential_id))
+    _hand_over(settings, "Password rotated", rotated, output)
+
+
+@credentials.command("delete")
+@click.argument("trunk_sid")
+@click.argument("credential_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_settings
+def credentials_delete(settings: Settings, trunk_sid: str, credential_id: str, yes: bool) -> None:
+    """Delete credential CREDENTIAL_ID of TRUNK_SID: whatever signs in with it is refused."""
+    if not yes:
+        click.confirm(
+            f"Delete credential {credential_id} of trunk {trunk_sid}?", abort=True, err=True
+        )
+    deleted = run(settings, lambda c: c.credentials.delete(trunk_sid, credential_id))
+    _show(settings, "Credential deleted", deleted, _CREDENTIAL_COLUMNS)
+
+
+def _hand_over(
+    settings: Settings, title: str, credential: SipCredential, output: PasswordOutput
+) -> None:
+    """Show a credential; hand its new password over as asked (printed once, or to a file)."""
+    written = None
+    if credential.password is not None and output.file is not None:
+        try:
+            output.write([credential])
+        except OSError as error:
+            settings.warn(
+                f"[bold red]error:[/] the credential {escape(credential.user_name)} (id "
+                f"{credential.id}) has a new password, but it could not be written to "
+                f"{escape(str(output.file))}: {escape(str(error))}. It cannot be read back: "
+                "give it another with 'exotel-trunking credentials rotate'."
+            )
+            sys.exit(EXIT_FAILED)
+        written = str(output.file)
+    data = record(credential, show_password=output.show)
+    if written is not None:
+        data["password_file"] = written
+
+    def human() -> None:
+        settings.console.print(_fields(title, credential, _CREDENTIAL_COLUMNS[:3]))
+        if credential.password is None:
+            return
+        if output.show:
+            settings.console.print(
+                f"password: {credential.password}  (shown once: the service never returns it)",
+                markup=False,
+            )
+        if written is not None:
+            settings.console.print(
+                f"password written to {escape(written)} (readable by you only)", soft_wrap=True
+            )
 
     settings.emit(data, human)
 

@@ -1,9 +1,10 @@
 """The phases of ``apply`` as they happen: a live display, plain lines, and counts so far.
 
 ``client.provision`` works in phases (the trunk, numbers, IPs, destinations, the alias, the
-SIP credentials) and reports them through its ``on_progress`` hook: each phase's start and
-end, and every number and IP as it settles. :meth:`ApplyProgress.observe` is that hook; it
-shows the work while it goes and keeps the counts that say how far it got when interrupted.
+removals with ``--prune``, the SIP credentials) and reports them through its ``on_progress``
+hook: each phase's start and end, and every number, IP and credential as it settles.
+:meth:`ApplyProgress.observe` is that hook; it shows the work while it goes and keeps the
+counts that say how far it got when interrupted.
 
 While a phase runs, its bar counts the items sent. Items already in place are not sent, so
 they are added when the phase ends (the spec's items, less those sent); the report then
@@ -40,8 +41,9 @@ from ._progress import BulkProgress, ClientActivity, PaceColumn, counts_line, st
 
 __all__ = ["PHASES", "ApplyProgress", "Phase"]
 
-#: The phases of an apply, in the order ``provision`` goes through them.
-PHASES = ("trunk", "numbers", "ips", "destinations", "alias", "credentials")
+#: The phases of an apply, in the order ``provision`` goes through them (``prune`` only
+#: with ``--prune``).
+PHASES = ("trunk", "numbers", "ips", "destinations", "alias", "prune", "credentials")
 #: The phases whose items go through the bulk executor one by one.
 _ITEMIZED = ("numbers", "ips")
 #: The counts kept per phase (``elsewhere``: a number mapped to another trunk).
@@ -58,7 +60,8 @@ class Phase:
 
     Attributes:
         name: One of :data:`PHASES`.
-        size: Items of the spec for it (1 for the trunk, the alias and the credentials).
+        size: Items of the spec for it (1 for the trunk, the alias and the removals; the
+            spec's credentials, at least 1: the trunk's are read).
         state: ``"waiting"``, ``"running"`` or ``"done"``.
         sent: Items handed to the bulk executor so far (numbers and IPs).
         counts: Items settled so far, by status (:data:`COUNTED`).
@@ -106,6 +109,7 @@ class ApplyProgress:
         activity: The client's holds and retries (fed by its hooks).
         on_phase_end: Called after each phase ends (to record progress).
         clock: Monotonic seconds.
+        prune: Whether the run removes what the spec does not list (a ``prune`` phase).
     """
 
     def __init__(
@@ -117,14 +121,18 @@ class ApplyProgress:
         activity: ClientActivity,
         on_phase_end: Callable[[Phase], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        prune: bool = False,
     ) -> None:
         sizes = {
             "numbers": len(spec.numbers),
             "ips": len(spec.ips),
             "destinations": len(spec.destinations),
             "alias": int(spec.alias is not None),
+            "credentials": max(1, len(spec.credentials)),
         }
-        self.phases = {name: Phase(name, sizes.get(name, 1)) for name in PHASES}
+        self.phases = {
+            name: Phase(name, sizes.get(name, 1)) for name in PHASES if name != "prune" or prune
+        }
         self.view = view
         self.activity = activity
         self._errors = errors
@@ -141,7 +149,7 @@ class ApplyProgress:
     def begin(self, name: str, sending: int | None = None) -> None:
         """Phase ``name`` starts (or, for numbers and IPs, another batch of ``sending``)."""
         for earlier in PHASES[: PHASES.index(name)]:
-            if self.phases[earlier].state != "done":
+            if earlier in self.phases and self.phases[earlier].state != "done":
                 self.end(earlier)
         phase = self.phases[name]
         if phase.state == "waiting":
@@ -194,6 +202,8 @@ class ApplyProgress:
             note = _NOTES.get(name)
             if name == "destinations" and progress.changes is not None:
                 note = f"{len(progress.changes.created)} created"
+            elif name in ("prune", "credentials") and progress.changes is not None:
+                note = _changes_note(progress.changes) or note
             if note is not None:
                 self.phases[name].note = note
             self.end(name)
@@ -206,7 +216,7 @@ class ApplyProgress:
 
     def finish(self, report: ProvisionReport) -> None:
         """The run is over: end the phases still open; the report's counts replace ours."""
-        for name in PHASES:
+        for name in self.phases:
             self.end(name)
             if name in ("numbers", "ips", "destinations"):
                 changes: Changes = getattr(report, name)
@@ -224,6 +234,17 @@ class ApplyProgress:
         """The phase running now (or the last one that ran)."""
         started = [p.name for p in self.phases.values() if p.state != "waiting"]
         return started[-1] if started else None
+
+
+def _changes_note(changes: Changes) -> str:
+    """``1 created, 2 already there`` (what there is of it): a short phase's summary."""
+    counts = (
+        (len(changes.created), "created"),
+        (len(changes.existing), "already there"),
+        (len(changes.removed), "removed"),
+        (len(changes.failed), "failed"),
+    )
+    return ", ".join(f"{n} {label}" for n, label in counts if n)
 
 
 def _counts_of(changes: Changes) -> dict[str, int]:

@@ -36,9 +36,11 @@ _KEYS: dict[str, type] = {
     "alias": str,
     "nso_code": str,
     "domain_name": str,
+    "credentials": list,
 }
-#: The keys of a number given as a table.
+#: The keys of a number, and of a credential, given as a table.
 _NUMBER_KEYS = ("phone_number", "mode")
+_CREDENTIAL_KEYS = ("user_name", "friendly_name", "password_env")
 #: A valid name to build a spec around a single field being checked.
 _PLACEHOLDER = "spec_check"
 _POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
@@ -154,8 +156,26 @@ def _item_problems(key: str, index: int, item: object, locate: _Locator) -> Iter
             return
         if unknown:
             return
+    elif key == "credentials" and isinstance(item, dict):
+        # A value under an unknown key may be a password: it is never shown.
+        unknown = [k for k in item if k not in _CREDENTIAL_KEYS]
+        for name in unknown:
+            yield Problem(
+                at,
+                line,
+                f"{at}: unknown key {name!r}; a credential has: {', '.join(_CREDENTIAL_KEYS)}"
+                + (" (a spec holds no passwords: use password_env)" if name == "password" else ""),
+            )
+        if "user_name" not in item:
+            yield Problem(at, line, f"{at}: user_name is missing")
+            return
+        if unknown:
+            return
     elif not isinstance(item, str):
-        expected = "a string or a table with phone_number" if key == "numbers" else "a string"
+        expected = {
+            "numbers": "a string or a table with phone_number",
+            "credentials": "a user name or a table with user_name",
+        }.get(key, "a string")
         yield Problem(
             at, line, f"{at} = {item!r} is invalid: expected {expected}, got {_toml_type(item)}"
         )
@@ -170,9 +190,10 @@ def _check(key: str, value: object, line: int | None, at: str) -> Iterator[Probl
         TrunkSpec(**fields)
     except InvalidParameterError as error:
         message = str(error)
-        if error.argument != at and error.argument.startswith(f"{key}["):
+        first = f"{key}[0]"
+        if at != first and error.argument.startswith(first):
             # Judged as the only item of a one-item list: name the item's real position.
-            message = at + message[len(error.argument) :]
+            message = at + message[len(first) :]
         yield Problem(at, line, message)
 
 
@@ -195,7 +216,7 @@ class _Locator:
         """The 1-based line of ``key`` (or of its ``index``-th item), or ``None``."""
         if key is None:
             return None
-        found = re.fullmatch(rf"({_BARE_KEY})\[(\d+)\]", key)
+        found = re.fullmatch(rf"({_BARE_KEY})\[(\d+)\](?:\.{_BARE_KEY})?", key)
         if found is not None and index is None:
             key, index = found.group(1), int(found.group(2))
         offset: int | None

@@ -1,7 +1,8 @@
 """The state file of ``apply``: which trunk a spec was applied to, and how far the run got.
 
-A trunk whose sid is lost cannot be found again (the API lists no trunks), so ``apply``
-records the sid the moment the trunk exists, in a JSON file beside the spec
+Where the service lists no trunks (the reference API), a trunk whose sid is lost cannot be
+found again; where it does, a name may have changed hands. So ``apply`` records the sid the
+moment the trunk is known (created, or found by name), in a JSON file beside the spec
 (``tenant.toml`` -> ``tenant.state.json``; ``--state PATH`` puts it elsewhere). A later
 ``apply`` of the same spec reads the sid from there. The file holds no secrets: the trunk's
 sid and name, the account's sid, the run's status and counts, and when it was written. It is
@@ -26,7 +27,8 @@ __all__ = ["ApplyState", "StateFileError", "choose_trunk_sid", "default_state_pa
 VERSION = 1
 _ABOUT = (
     "Written by 'exotel-trunking apply'. It remembers which trunk the spec was applied to "
-    "(the API lists no trunks): keep it while the trunk exists. It holds no secrets."
+    "(it wins over finding the trunk by name): keep it while the trunk exists. It holds no "
+    "secrets."
 )
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .._converter import converter, structure
-from .._exceptions import APIStatusError, NotFoundError, ResponseDecodeError
+from .._exceptions import APIStatusError, NotFoundError, NotOnTrunkError, ResponseDecodeError
 from .._transport import Call, Envelope, ListIterator, Requester, records
 from .._validation import validate_path_segment
 
@@ -50,9 +50,9 @@ class Resource:
                 return record
         return None
 
-    def _not_on_trunk(self, listing: Call, what: str, hint: str = "") -> NotFoundError:
+    def _not_on_trunk(self, listing: Call, what: str, hint: str = "") -> NotOnTrunkError:
         """The error for a record the trunk's listing does not hold (no API error behind it)."""
-        return NotFoundError(
+        return NotOnTrunkError(
             f"{what} is not on trunk {listing.trunk_sid} (its listing holds no such record)" + hint,
             status_code=404,
             method=listing.method,
@@ -77,6 +77,17 @@ class Resource:
             trunk_sid=listing.trunk_sid,
         )
         return await self._requester.request(call)
+
+    async def _remove_listed(
+        self, trunk_sid: str, part: str, operation: str, record_id: str
+    ) -> None:
+        """DELETE the record ``record_id`` of the trunk's ``part``, an id read from its listing.
+
+        For ``provision(prune=True)``, which has read the whole listing already: one request
+        per record instead of a listing scan each. Retried as every removal is.
+        """
+        listing = list_call(f"{part.replace('-', '_')}.list", trunk_sid, part)
+        await self._remove(listing, {"id": record_id}, operation)
 
     def _put(self, listing: Call, record_id: str, body: dict[str, Any], operation: str) -> Call:
         """The PUT of the record ``record_id`` of ``listing`` (repeatable: it sets, not adds)."""

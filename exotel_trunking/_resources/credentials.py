@@ -8,13 +8,20 @@ Two shapes exist. The reference document's ``{username, password}`` pair, read w
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
 
 from .._converter import structure
-from .._exceptions import InvalidParameterError, ResponseDecodeError
+from .._exceptions import (
+    APIStatusError,
+    ExotelError,
+    InvalidParameterError,
+    NotFoundError,
+    ResponseDecodeError,
+)
 from .._models import Credentials, SipCredential
 from .._passwords import generate_password
 from .._transport import Call, ListIterator
@@ -169,7 +176,8 @@ class CredentialsResource(Resource):
         Raises:
             InvalidParameterError: before sending, for a bad value (a password is never
                 shown), or nothing to change.
-            NotFoundError: no such credential on the trunk, or no such trunk.
+            NotOnTrunkError: no such credential on the trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("credentials.list", trunk_sid, "credentials")
         cid = validate_path_segment(credential_id, "credential_id")
@@ -184,9 +192,20 @@ class CredentialsResource(Resource):
             raise InvalidParameterError(
                 "user_name", None, "give user_name, password or friendly_name to change"
             )
-        envelope = await self._requester.request(
-            self._put(listing, cid, body, "credentials.update")
-        )
+        try:
+            envelope = await self._requester.request(
+                self._put(listing, cid, body, "credentials.update")
+            )
+        except NotFoundError:
+            # One 404 for an unknown trunk and an unknown credential: the listing tells which
+            # (it raises for the trunk, or NotOnTrunkError for the credential).
+            try:
+                await self._credential(listing, cid)
+            except NotFoundError:
+                raise
+            except ExotelError:
+                pass  # the listing cannot tell (another service's shape): the 404 stands
+            raise
         updated = decoded(envelope, SipCredential)
         if updated is None:
             updated = await self._credential(listing, cid)
@@ -208,7 +227,8 @@ class CredentialsResource(Resource):
 
         Raises:
             InvalidParameterError: before sending, for a bad sid or id.
-            NotFoundError: no such credential on the trunk, or no such trunk.
+            NotOnTrunkError: no such credential on the trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("credentials.list", trunk_sid, "credentials")
         cid = validate_path_segment(credential_id, "credential_id")
@@ -223,6 +243,34 @@ class CredentialsResource(Resource):
         if record is None:
             raise self._not_on_trunk(listing, f"credential {credential_id}")
         return structure(record, SipCredential, where="credentials.list")
+
+    async def _current(self, trunk_sid: str) -> Credentials | builtins.list[SipCredential] | None:
+        """The trunk's credentials in the service's form: the digest list, or the reference pair.
+
+        One request (one a page for a list of several), whichever the service answers: for
+        ``provision``'s report, which cannot know beforehand which form it will meet.
+        """
+        listing = list_call("credentials.list", trunk_sid, "credentials")
+        envelope = await self._requester.request(listing)
+        if envelope.items is None and not isinstance(envelope.data, list):
+            data = envelope.data
+            if not data:
+                return None
+            if isinstance(data, dict) and "user_name" in data:  # one digest record, unlisted
+                return [structure(data, SipCredential, where="credentials.list")]
+            where = "credentials.get"
+            return structure(data, Credentials, where=where, request_id=envelope.request_id)
+        if envelope.next_page_uri:
+            return await self.list(trunk_sid)
+        if envelope.items is not None:
+            for item in envelope.items:
+                if isinstance(item, APIStatusError):
+                    raise item
+        records = envelope.items if envelope.items is not None else envelope.data
+        return [
+            structure(record, SipCredential, where="credentials.list", path=f"$.data[{index}]")
+            for index, record in enumerate(records)
+        ]
 
     def _pages(self, trunk_sid: str) -> ListIterator[SipCredential]:
         return self._iter(list_call("credentials.list", trunk_sid, "credentials"), SipCredential)

@@ -91,7 +91,8 @@ class DestinationUris(Resource):
         Raises:
             InvalidParameterError: before sending, for a malformed destination, a priority or
                 weight that is not an int >= 0, or neither of them given.
-            NotFoundError: the destination is not on this trunk, or the trunk does not exist.
+            NotOnTrunkError: the destination is not on this trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("destination_uris.list", trunk_sid, "destination-uris")
         wanted = normalize_destination(destination, "destination")
@@ -123,7 +124,8 @@ class DestinationUris(Resource):
 
         Raises:
             InvalidParameterError: before sending, for a malformed destination.
-            NotFoundError: the destination is not on this trunk, or the trunk does not exist.
+            NotOnTrunkError: the destination is not on this trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("destination_uris.list", trunk_sid, "destination-uris")
         wanted = normalize_destination(destination, "destination")

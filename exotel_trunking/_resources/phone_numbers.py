@@ -73,7 +73,8 @@ class PhoneNumbers(Resource):
 
         Raises:
             InvalidParameterError: before sending, for a bad sid, number or mode.
-            NotFoundError: the number is not mapped to this trunk, or the trunk does not exist.
+            NotOnTrunkError: the number is not mapped to this trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
         number = normalize_phone_number(phone_number)
@@ -99,7 +100,8 @@ class PhoneNumbers(Resource):
 
         Raises:
             InvalidParameterError: before sending, for a bad sid or number.
-            NotFoundError: the number is not mapped to this trunk, or the trunk does not exist.
+            NotOnTrunkError: the number is not mapped to this trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
         number = normalize_phone_number(phone_number)

@@ -72,7 +72,8 @@ class WhitelistedIps(Resource):
         Raises:
             InvalidParameterError: before sending, for a malformed ``ip`` or a ``new_ip``
                 that ``add`` would refuse.
-            NotFoundError: the entry is not on this trunk, or the trunk does not exist.
+            NotOnTrunkError: the entry is not on this trunk.
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("whitelisted_ips.list", trunk_sid, "whitelisted-ips")
         address, prefix = parse_ip(ip, public=False)
@@ -104,8 +105,9 @@ class WhitelistedIps(Resource):
 
         Raises:
             InvalidParameterError: before sending, for a malformed address or range.
-            NotFoundError: no such entry on this trunk (the message names an entry with the
-                same address and another mask, if there is one), or the trunk does not exist.
+            NotOnTrunkError: no such entry on this trunk (the message names an entry with the
+                same address and another mask, if there is one).
+            NotFoundError: the trunk does not exist.
         """
         listing = list_call("whitelisted_ips.list", trunk_sid, "whitelisted-ips")
         address, prefix = parse_ip(ip, public=False)
