@@ -10,7 +10,6 @@ import anyio
 import anyio.lowlevel
 import httpx2
 import pytest
-import wire
 from anyio import wait_all_tasks_blocked
 
 from exotel_trunking import (
@@ -23,6 +22,8 @@ from exotel_trunking import (
     RetryPolicy,
 )
 from exotel_trunking.emulator import Emulator
+
+from . import wire
 
 pytestmark = pytest.mark.anyio
 
@@ -233,6 +234,7 @@ async def test_the_stream_yields_outcomes_as_they_finish_with_live_counts(
     assert sorted(indexes) == list(range(11))
 
 
+@pytest.mark.slow  # the emulator's latency, in real time
 async def test_cancelling_the_batch_stops_sending_promptly(emulator: Emulator) -> None:
     emulator.configure(latency=0.05)
     async with client_for(emulator) as client:
@@ -302,6 +304,7 @@ async def test_whitelist_ips_accounts_for_addresses_and_ranges(emulator: Emulato
     assert [o.status for o in again.outcomes] == ["exists", "exists", "invalid", "exists", "exists"]
 
 
+@pytest.mark.slow  # the 429s hold the client back in real time
 async def test_every_number_lands_exactly_once_through_503s_429s_and_dropped_connections() -> None:
     emulator = Emulator(
         api_key="k",

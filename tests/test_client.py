@@ -9,7 +9,6 @@ import anyio
 import httpx2
 import pytest
 import respx
-import wire
 
 from exotel_trunking import (
     APIConnectionError,
@@ -22,6 +21,8 @@ from exotel_trunking import (
     Trunk,
     __version__,
 )
+
+from . import wire
 
 TRUNK_BODY = wire.single("reference", wire.trunk_record("reference"), method="POST")
 

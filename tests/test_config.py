@@ -7,9 +7,10 @@ from typing import Any
 import attrs
 import httpx2
 import pytest
-import wire
 
 from exotel_trunking import AsyncTrunkingClient, ClientConfig, ConfigurationError, RateLimit
+
+from . import wire
 
 ENV = {
     "api_key": "EXOTEL_API_KEY",

@@ -9,7 +9,6 @@ from typing import NamedTuple
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import (
     APIStatusError,
@@ -25,6 +24,8 @@ from exotel_trunking import (
     UnprocessableEntityError,
 )
 from exotel_trunking._transport._envelope import decode, excerpt
+
+from . import wire
 
 PATH = f"trunks/{wire.TRUNK_SID}/phone-numbers"
 NGINX_502 = (

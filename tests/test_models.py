@@ -8,7 +8,6 @@ from typing import Any
 import attrs
 import httpx2
 import pytest
-import wire
 
 from exotel_trunking import (
     Credentials,
@@ -22,6 +21,8 @@ from exotel_trunking import (
     WhitelistedIp,
 )
 from exotel_trunking._converter import converter, structure
+
+from . import wire
 
 MODELS = [Trunk, PhoneNumber, WhitelistedIp, DestinationUri, Credentials, TrunkSetting]
 RECORDS: dict[type, Any] = {
@@ -76,7 +77,7 @@ def test_every_model_has_the_contract_fields_in_order(model: type) -> None:
 
 @pytest.mark.parametrize("model", MODELS, ids=ids)
 def test_every_model_is_frozen_and_slotted(model: type) -> None:
-    instance = structure(RECORDS[model]("reference"), model, where="test")
+    instance: object = structure(RECORDS[model]("reference"), model, where="test")
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         setattr(instance, attrs.fields(model)[0].name, "changed")

@@ -320,6 +320,7 @@ async def test_udp_destination_is_not_probed() -> None:
 # TLS failures.
 
 
+@pytest.mark.slow  # waits out the handshake timeout
 async def test_handshake_that_never_finishes_is_tls_handshake_failed() -> None:
     async with serve(until_hang_up) as server:
         uri = f"127.0.0.1:{server.port};transport=tls"
@@ -465,6 +466,7 @@ async def test_findings_follow_the_destinations_order(
     assert_well_formed(found)
 
 
+@pytest.mark.slow  # waits out probes that hang, in real time
 async def test_at_most_ten_destinations_are_tried_at_once() -> None:
     async with serve(until_hang_up) as server:
         uris = [f"127.0.0.1:{server.port};transport=tls;n={n}" for n in range(25)]
@@ -511,6 +513,7 @@ async def test_diagnose_with_probe_reports_the_probe_findings(
     assert not probed.ok
 
 
+@pytest.mark.slow  # waits out the bound in real time
 def test_a_look_up_that_hangs_is_left_behind_within_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

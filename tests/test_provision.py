@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +15,13 @@ from exotel_trunking import (
     RetryPolicy,
     Trunk,
 )
-from exotel_trunking._provision import NumberSpec, ProvisionProgress, ProvisionReport, TrunkSpec
+from exotel_trunking._provision import (
+    CredentialSpec,
+    NumberSpec,
+    ProvisionProgress,
+    ProvisionReport,
+    TrunkSpec,
+)
 from exotel_trunking.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -142,10 +149,15 @@ async def test_the_spec_trunk_sid_is_used_and_the_argument_overrides_it(
     assert [n.phone_number for n in emulator.state.phone_numbers(two.trunk_sid)] == NUMBERS[1:2]
 
 
-async def test_a_taken_trunk_name_raises_conflict_error(client: AsyncTrunkingClient) -> None:
+@pytest.mark.parametrize("emulator", ["reference"], indirect=True)  # it cannot list trunks
+async def test_a_taken_name_raises_conflict_error_saying_to_pass_the_sid_if_trunks_are_unlisted(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
     await client.trunks.create("tenant_a")
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError, match="pass its sid") as raised:
         await client.provision(tenant())
+    assert raised.value.status_code == 409
+    assert len(emulator.state.trunks) == 1
 
 
 async def test_numbers_are_mapped_with_their_mode(
@@ -161,7 +173,7 @@ async def test_numbers_are_mapped_with_their_mode(
 # -- dry runs ---------------------------------------------------------------------------------
 
 
-async def test_dry_run_without_a_sid_plans_everything_and_sends_nothing(
+async def test_dry_run_without_a_sid_plans_everything_and_only_reads(
     client: AsyncTrunkingClient, emulator: Emulator
 ) -> None:
     plan = await client.provision(tenant(), dry_run=True)
@@ -171,7 +183,8 @@ async def test_dry_run_without_a_sid_plans_everything_and_sends_nothing(
     assert plan.trunk_sid is None
     assert plan.numbers.created == NUMBERS
     assert plan.credentials is None
-    assert emulator.requests == []
+    # The trunk is looked for by name (the reference dialect answers 405); nothing else.
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in emulator.requests] == [("GET", "trunks")]
 
 
 async def test_dry_run_on_an_applied_spec_is_an_empty_plan_and_only_reads(
@@ -276,7 +289,8 @@ async def test_on_trunk_created_gets_the_new_trunk_before_anything_else_is_sent(
         tenant(), on_trunk_created=record if kind == "sync" else record_async
     )
 
-    assert seen == [(report.trunk_sid, 1)]  # only the create had been sent
+    # Only the look-up by name and the create had been sent.
+    assert seen == [(report.trunk_sid, 2)]
     assert len(emulator.requests) > 1
 
 
@@ -301,7 +315,7 @@ async def test_an_error_from_on_trunk_created_stops_provisioning_with_the_trunk_
     with pytest.raises(OSError, match="disk full"):
         await client.provision(tenant(), on_trunk_created=refuse)
 
-    assert [r.method for r in emulator.requests] == ["POST"]
+    assert [r.method for r in emulator.requests] == ["GET", "POST"]  # find, create
 
 
 async def test_on_progress_reports_each_phase_and_every_item_sent(
@@ -323,7 +337,7 @@ async def test_on_progress_reports_each_phase_and_every_item_sent(
         ("destinations", "finished", None),
         ("alias", "started", 1),
         ("alias", "finished", None),
-        ("credentials", "started", 1),
+        ("credentials", "started", 0),  # no credential to create; the trunk's are read
         ("credentials", "finished", None),
     ]
     items = [e for e in events if e.event == "item"]
@@ -408,3 +422,233 @@ def test_spec_from_dict_refuses_bad_input_naming_the_field(
 ) -> None:
     with pytest.raises(InvalidParameterError, match=match):
         TrunkSpec.from_dict(data)
+
+
+# -- converging: found by name, SIP credentials, prune --------------------------------------------
+
+LIVE = pytest.mark.parametrize("emulator", ["live"], indirect=True)
+EXTRA_NUMBER, EXTRA_IP, EXTRA_DESTINATION = "+919876543299", "192.0.2.1/32", "x.example:5060"
+
+
+@LIVE
+async def test_without_a_sid_the_trunk_with_the_specs_name_is_found_and_brought_to_the_spec(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    trunk = await client.trunks.create("tenant_a")
+    await client.phone_numbers.map(trunk.trunk_sid, NUMBERS[0])
+    events: list[ProvisionProgress] = []
+
+    report = await client.provision(tenant(), on_progress=events.append)
+
+    assert (report.trunk_sid, report.trunk_found, report.trunk_created) == (
+        trunk.trunk_sid,
+        True,
+        False,
+    )
+    assert report.numbers.existing == NUMBERS[:1]
+    assert report.numbers.created == NUMBERS[1:]
+    assert [t.trunk_sid for t in emulator.state.trunks] == [trunk.trunk_sid]
+    finished = next(e for e in events if (e.phase, e.event) == ("trunk", "finished"))
+    assert finished.trunk == report.trunk
+    again = await client.provision(tenant())
+    assert (again.trunk_sid, again.changed) == (trunk.trunk_sid, False)
+
+
+@LIVE
+async def test_a_trunk_created_between_the_look_up_and_the_create_is_found_again(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    find = client.trunks.find
+    looked: list[str] = []
+
+    async def late(name: str) -> Trunk | None:
+        looked.append(name)
+        if len(looked) == 1:  # another run creates the trunk just after this look-up
+            await client.trunks.create(name)
+            return None
+        return await find(name)
+
+    monkeypatch.setattr(client.trunks, "find", late)
+    report = await client.provision(tenant())
+
+    assert looked == ["tenant_a", "tenant_a"]
+    assert report.trunk_found
+    assert len(emulator.state.trunks) == 1
+
+
+@LIVE
+async def test_the_live_report_lists_the_trunks_digest_credentials_without_a_password(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    emulator.configure(issue_credentials=True)  # the trunk gets one credential of its own
+    report = await client.provision(tenant())
+    assert (report.credentials, report.credentials_error) == (None, None)
+    assert report.trunk_credentials is not None
+    (issued,) = report.trunk_credentials
+    assert (issued.user_name, issued.password) == (report.trunk_sid, None)
+
+
+@LIVE
+async def test_spec_credentials_are_created_once_and_a_generated_password_is_handed_over(
+    client: AsyncTrunkingClient,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="exotel_trunking")
+    monkeypatch.setenv("PBX_SIP_PASSWORD", "Pbx-passw0rd-from-env")
+    spec = tenant(
+        credentials=[
+            "agent",
+            {"user_name": "pbx", "friendly_name": "Office PBX", "password_env": "PBX_SIP_PASSWORD"},
+        ]
+    )
+    report = await client.provision(spec)
+
+    sid = report.trunk_sid or ""
+    stored = {c.user_name: c for c in emulator.state.credentials(sid)}
+    assert report.sip_credentials.created == ["agent", "pbx"]
+    (generated,) = report.generated_credentials
+    assert generated.user_name == "agent"
+    assert generated.password == stored["agent"].password  # the one the service took
+    assert stored["pbx"].password == "Pbx-passw0rd-from-env"
+    assert stored["pbx"].friendly_name == "Office PBX"
+    # The caller has the password it gave: the report holds it nowhere.
+    assert [c.password for c in report.created_credentials if c.user_name == "pbx"] == [None]
+    assert report.trunk_credentials is not None
+    listed = {c.user_name: c.password for c in report.trunk_credentials}
+    assert listed == {"agent": generated.password, "pbx": None}
+    assert generated.password not in repr(report)
+    assert caplog.records  # the calls were logged...
+    assert generated.password not in caplog.text  # ...without either password
+    assert "Pbx-passw0rd-from-env" not in caplog.text
+
+    seen = len(emulator.requests)
+    again = await client.provision(spec)
+    assert again.sip_credentials.existing == ["agent", "pbx"]
+    assert (again.created_credentials, again.changed) == ([], False)
+    assert not any(p.endswith("/credentials") for p in posts(emulator, seen))
+    assert emulator.state.credentials(sid)[0].password == generated.password  # not rotated
+
+
+async def test_a_password_variable_that_is_unset_stops_the_run_before_anything_is_sent(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_SUCH_SIP_PASSWORD", raising=False)
+    spec = tenant(credentials=[{"user_name": "pbx", "password_env": "NO_SUCH_SIP_PASSWORD"}])
+    with pytest.raises(InvalidParameterError, match=r"NO_SUCH_SIP_PASSWORD.*is not set"):
+        await client.provision(spec)
+    assert emulator.requests == []
+
+
+async def test_a_password_variable_with_a_weak_password_is_refused_without_showing_it(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEAK_SIP_PASSWORD", "Qz9!")
+    spec = tenant(credentials=[{"user_name": "pbx", "password_env": "WEAK_SIP_PASSWORD"}])
+    with pytest.raises(InvalidParameterError, match=r"\$WEAK_SIP_PASSWORD") as raised:
+        await client.provision(spec)
+    assert "Qz9!" not in str(raised.value)
+    assert "Qz9!" not in repr(raised.value.value)
+    assert emulator.requests == []
+
+
+async def _extras(client: AsyncTrunkingClient, sid: str) -> None:
+    """Put on the trunk one item of each kind that ``tenant()`` does not list."""
+    await client.phone_numbers.map(sid, EXTRA_NUMBER)
+    await client.whitelisted_ips.add(sid, EXTRA_IP)
+    await client.destination_uris.add(sid, EXTRA_DESTINATION)
+    await client.credentials.create(sid, "old_agent")
+
+
+@LIVE
+async def test_prune_removes_what_the_spec_does_not_list_after_a_dry_run_lists_exactly_that(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    sid = (await client.provision(tenant(credentials=["agent"]))).trunk_sid or ""
+    await _extras(client, sid)
+    spec = tenant(credentials=["agent"])
+
+    kept = await client.provision(spec)  # never by default
+    assert not kept.changed
+    assert kept.numbers.removed == []
+    assert len(emulator.state.phone_numbers(sid)) == len(NUMBERS) + 1
+
+    plan = await client.provision(spec, dry_run=True, prune=True)
+    removed = (plan.numbers, plan.ips, plan.destinations, plan.sip_credentials)
+    assert [part.removed for part in removed] == [
+        [EXTRA_NUMBER],
+        [EXTRA_IP],
+        [EXTRA_DESTINATION],
+        ["old_agent"],
+    ]
+    assert plan.changed
+    assert len(emulator.state.phone_numbers(sid)) == len(NUMBERS) + 1  # a plan removes nothing
+
+    events: list[ProvisionProgress] = []
+    report = await client.provision(spec, prune=True, on_progress=events.append)
+    assert report.ok
+    done = (report.numbers, report.ips, report.destinations, report.sip_credentials)
+    assert [part.removed for part in done] == [part.removed for part in removed]
+    state = emulator.state
+    assert sorted(n.phone_number for n in state.phone_numbers(sid)) == NUMBERS
+    assert sorted(f"{w.ip}/{w.mask}" for w in state.whitelisted_ips(sid)) == sorted(spec.ips)
+    assert len(state.destinations(sid)) == len(spec.destinations)
+    assert [c.user_name for c in state.credentials(sid)] == ["agent"]
+    prune = [(e.event, e.total) for e in events if e.phase == "prune"]
+    assert prune == [("started", 4), ("finished", None)]
+    finished = next(e for e in events if (e.phase, e.event) == ("prune", "finished"))
+    assert finished.changes is not None
+    assert finished.changes.removed[0] == f"destination {EXTRA_DESTINATION}"
+
+    again = await client.provision(spec, prune=True)
+    assert not again.changed
+
+
+@LIVE
+async def test_a_removal_that_fails_is_reported_and_the_others_are_made(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    sid = (await client.provision(tenant())).trunk_sid or ""
+    await _extras(client, sid)
+    emulator.script("DELETE", "/trunks/*/phone-numbers", "503")
+    report = await client.with_options(max_retries=0).provision(tenant(), prune=True)
+    assert not report.ok
+    ((item, error),) = report.numbers.failed
+    assert item == EXTRA_NUMBER
+    assert "503" in str(error)
+    assert report.ips.removed == [EXTRA_IP]
+
+
+def test_spec_credentials_never_hold_a_password_and_errors_never_show_one() -> None:
+    with pytest.raises(
+        InvalidParameterError, match=r"credentials\[0\]\.password.*password_env"
+    ) as e:
+        TrunkSpec("t", credentials=[{"user_name": "pbx", "password": "S3cret-value-123"}])
+    assert "S3cret-value-123" not in str(e.value)
+    with pytest.raises(InvalidParameterError, match=r"credentials\[0\]\.pasword") as e:
+        TrunkSpec("t", credentials=[{"user_name": "pbx", "pasword": "S3cret-value-123"}])
+    assert "S3cret-value-123" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "match"),
+    [
+        ("agent", "credentials.*expected a list"),
+        (["bad name"], r"credentials\[0\]\.user_name"),
+        ([{"friendly_name": "x"}], r"credentials\[0\]\.user_name.*needs a user_name"),
+        ([{"user_name": "a", "password_env": "1BAD"}], r"credentials\[0\]\.password_env"),
+        ([{"user_name": "a", "friendly_name": "x" * 33}], r"credentials\[0\]\.friendly_name"),
+        (["a", {"user_name": "a", "friendly_name": "A"}], r"credentials\[1\].*listed twice"),
+        ([7], r"credentials\[0\]=7"),
+    ],
+)
+def test_spec_refuses_bad_credentials_naming_the_item(credentials: object, match: str) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        TrunkSpec("t", credentials=credentials)  # type: ignore[arg-type]
+
+
+def test_spec_credentials_are_user_names_or_specs_and_repeats_collapse() -> None:
+    spec = TrunkSpec("t", credentials=["agent", CredentialSpec("agent"), {"user_name": "pbx"}])
+    assert spec.credentials == (CredentialSpec("agent"), CredentialSpec("pbx"))
+    assert spec.credentials[0].generated

@@ -13,7 +13,6 @@ import anyio
 import anyio.abc
 import httpx2
 import pytest
-import wire
 
 from exotel_trunking import (
     APIConnectionError,
@@ -30,6 +29,8 @@ from exotel_trunking import (
     RetryEvent,
     RetryPolicy,
 )
+
+from . import wire
 
 LOGGERS = ("exotel_trunking", "httpx2", "httpcore2")
 CREDENTIALS_PATH = f"trunks/{wire.TRUNK_SID}/credentials"

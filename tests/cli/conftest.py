@@ -2,37 +2,19 @@
 
 The emulator runs in a background thread (an anyio blocking portal) for the whole module, so
 that each command runs its own ``anyio.run`` against real HTTP, as it does for a user. Every
-test starts from an empty account.
+test starts from an empty account. The classes the tests use live in ``runner.py``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
-import attrs
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from click.testing import CliRunner, Result
+from anyio.from_thread import start_blocking_portal
 
-from exotel_trunking._cli._commands import cli
 from exotel_trunking.emulator import Emulator
 
-KEY, TOKEN, SID = "cli-key", "cli-token-s3cret", "acme"
-
-
-@attrs.define
-class Served:
-    """The served emulator, its URL, and the portal whose event loop it runs in."""
-
-    emulator: Emulator
-    url: str
-    portal: BlockingPortal
-
-    def call(self, function: Any, *args: Any) -> Any:
-        """Run ``function`` in the emulator's event loop thread (its state is not locked)."""
-        return self.portal.call(lambda: function(*args))
+from .runner import KEY, SID, TOKEN, Cli, Served
 
 
 @pytest.fixture(scope="module")
@@ -54,28 +36,6 @@ def served(_served: Served) -> Served:
     return _served
 
 
-@attrs.define
-class Cli:
-    """Run ``exotel-trunking`` in process, configured for the served emulator by environment."""
-
-    served: Served
-    env: dict[str, str]
-
-    def __call__(self, *args: str, input: str | None = None, **env: str | None) -> Result:
-        runner = CliRunner()
-        return runner.invoke(cli, list(args), input=input, env={**self.env, **env})
-
-    def json(self, *args: str, input: str | None = None, expect: int = 0) -> Any:
-        """Run with ``--json``; check the exit code and that stdout is one JSON document."""
-        result = self("--json", *args, input=input)
-        assert result.exit_code == expect, result.output
-        return json.loads(result.stdout)
-
-    def trunk(self, name: str = "acme_main") -> str:
-        """Create a trunk through the command; return its sid."""
-        return str(self.json("trunks", "create", name)["trunk_sid"])
-
-
 @pytest.fixture
 def run_cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """``run_cli("numbers", "list", sid)`` runs the command against the served emulator."""
@@ -90,8 +50,3 @@ def run_cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Cli:
         "COLUMNS": "80",
     }
     return Cli(served, env)
-
-
-def lines_of(text: str) -> Sequence[str]:
-    """Non-empty lines."""
-    return [line for line in text.splitlines() if line.strip()]

@@ -113,8 +113,8 @@ def test_items_are_found_past_comments_and_strings_holding_brackets_and_commas(
 
 def test_a_key_spelled_as_a_dotted_key_is_reported_without_a_line(tmp_path: Path) -> None:
     assert problems(tmp_path, 'name = "t"\nextra.x = 1\n') == [
-        "unknown key 'extra'; a spec has: alias, destinations, domain_name, ips, name, "
-        "nso_code, numbers, trunk_sid"
+        "unknown key 'extra'; a spec has: alias, credentials, destinations, domain_name, ips, "
+        "name, nso_code, numbers, trunk_sid"
     ]
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import stat
 from pathlib import Path
 
 import pytest
-from conftest import Cli, Served
 from rich.console import Console
 
 from exotel_trunking import NotFoundError, ProvisionReport, TrunkSpec
 from exotel_trunking._cli._apply import print_report
 from exotel_trunking._cli._state import ApplyState
+
+from .runner import Cli, Served
 
 SPEC = """\
 name = "tenant_a"
@@ -39,7 +42,10 @@ def test_dry_run_of_a_new_spec_lists_everything_and_changes_nothing(
     assert "+ destination 203.0.113.5:5061;transport=tls" in result.stdout
     assert "run without --dry-run" in result.stdout
     assert served.emulator.state.trunks == []
-    assert served.emulator.requests == []  # a new trunk: nothing to read, nothing sent
+    # Only the look-up of the trunk by name: a new trunk has nothing more to read.
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in served.emulator.requests] == [
+        ("GET", "trunks")
+    ]
 
 
 def test_apply_creates_the_trunk_then_says_how_to_keep_its_sid(
@@ -49,7 +55,13 @@ def test_apply_creates_the_trunk_then_says_how_to_keep_its_sid(
     assert result.exit_code == 0, result.output
     (trunk,) = served.emulator.state.trunks
     assert f'trunk_sid = "{trunk.trunk_sid}"' in result.stdout
-    assert f"exotel-trunking credentials {trunk.trunk_sid} --show-password" in result.stdout
+    # The live PBX section: the digest credential's user name, and how to get a password
+    # (the service never returns one).
+    (issued,) = served.emulator.state.credentials(trunk.trunk_sid)
+    pbx = " ".join(result.stdout.split())
+    assert f"{issued.user_name}, id {issued.id}" in pbx
+    assert f"exotel-trunking credentials rotate {trunk.trunk_sid} {issued.id}" in pbx
+    assert "could not read the SIP credentials" not in result.output
     assert trunk.credentials is not None
     assert trunk.credentials.password not in result.output
     assert len(served.emulator.state.destinations(trunk.trunk_sid)) == 2
@@ -61,8 +73,10 @@ def test_applied_spec_gives_an_empty_plan_and_a_second_apply_changes_nothing(
     report = run_cli.json("apply", str(spec))
     assert report["trunk_created"] is True
     assert report["changed"] is True
-    assert report["credentials"]["password"] == "********"
+    # The live dialect's digest credentials, read without error and never with a password.
+    assert (report["credentials"], report["credentials_error"]) == (None, None)
     sid = report["trunk_sid"]
+    assert [(c["user_name"], c["password"]) for c in report["trunk_credentials"]] == [(sid, None)]
     spec.write_text(f'trunk_sid = "{sid}"\n' + SPEC, encoding="utf-8")
 
     plan = run_cli("apply", str(spec), "--dry-run")
@@ -81,14 +95,32 @@ def test_applied_spec_gives_an_empty_plan_and_a_second_apply_changes_nothing(
     }
 
 
-def test_a_taken_name_without_a_known_sid_exits_4_with_a_hint_to_add_the_sid(
-    run_cli: Cli, spec: Path, tmp_path: Path
+def test_without_a_known_sid_apply_finds_the_trunk_by_name_and_creates_nothing(
+    run_cli: Cli, served: Served, spec: Path, tmp_path: Path
 ) -> None:
-    run_cli.json("apply", str(spec))
-    result = run_cli("apply", str(spec), "--state", str(tmp_path / "elsewhere.json"))
-    assert result.exit_code == 4
-    assert "ConflictError" in result.stderr
-    assert "add that trunk's trunk_sid" in " ".join(result.stderr.split())
+    # A trunk of that name made earlier, holding one of the spec's numbers; no state file.
+    sid = run_cli.trunk("tenant_a")
+    assert run_cli("numbers", "map", sid, "+919876543210").exit_code == 0
+    state = tmp_path / "fresh.state.json"
+    before = len(served.emulator.requests)
+
+    first = run_cli.json("apply", str(spec), "--state", str(state))
+    assert (first["trunk_sid"], first["trunk_found"], first["trunk_created"]) == (sid, True, False)
+    assert first["numbers"] == {
+        "created": ["+919876543211"],
+        "existing": ["+919876543210"],
+        "removed": [],
+        "failed": [],
+    }
+    assert json.loads(state.read_text(encoding="utf-8"))["trunk_sid"] == sid
+
+    again = run_cli("apply", str(spec), "--state", str(tmp_path / "another.state.json"))
+    assert again.exit_code == 0, again.output
+    assert f"trunk_sid: {sid} (trunk tenant_a found by name" in again.stdout
+    assert [t.trunk_sid for t in served.emulator.state.trunks] == [sid]  # created nothing
+    posts = [r for r in served.emulator.requests[before:] if r.method == "POST"]
+    assert posts  # the missing number was mapped...
+    assert not any(r.path.endswith("/trunks") for r in posts)  # ...and no trunk created
 
 
 def test_trunk_sid_option_overrides_the_spec(run_cli: Cli, served: Served, spec: Path) -> None:
@@ -261,3 +293,158 @@ def test_a_state_files_trunk_that_is_gone_exits_4_saying_to_delete_the_state_fil
     message = " ".join(result.stderr.split())
     assert f"records trunk {sid}, which this account does not have" in message
     assert "tenant.state.json and apply again to create a new trunk" in message
+
+
+# -- converging: --prune, SIP credentials ----------------------------------------------------
+
+EXTRAS = {
+    "numbers": "+919876543299",
+    "ips": "192.0.2.1/32",
+    "destinations": "x.example:5060",
+    "credentials": "old_agent",
+}
+
+
+def _put_extras(run_cli: Cli, sid: str) -> None:
+    """One item of each kind on the trunk that the spec does not list."""
+    for command in (
+        ["numbers", "map", sid, EXTRAS["numbers"]],
+        ["ips", "add", sid, EXTRAS["ips"]],
+        ["destinations", "add", sid, EXTRAS["destinations"]],
+        ["credentials", "create", sid, EXTRAS["credentials"], "--show-password"],
+    ):
+        assert run_cli(*command).exit_code == 0, command
+
+
+def test_apply_prune_dry_run_lists_exactly_the_extra_items_and_prune_removes_them(
+    run_cli: Cli, served: Served, spec: Path, tmp_path: Path
+) -> None:
+    spec.write_text(SPEC + 'credentials = ["agent"]\n', encoding="utf-8")
+    passwords = tmp_path / "passwords"
+    sid = run_cli.json("apply", str(spec), "--password-file", str(passwords))["trunk_sid"]
+    _put_extras(run_cli, sid)
+    state = served.emulator.state
+    # The credential the emulator issues with each trunk (user name = the sid) is not in
+    # the spec either.
+    extra_credentials = [sid, EXTRAS["credentials"]]
+
+    plan = run_cli("apply", str(spec), "--dry-run", "--prune")
+    assert plan.exit_code == 0, plan.output
+    removals = [line.strip() for line in plan.stdout.splitlines() if line.strip()[:2] == "- "]
+    assert removals[:3] == [
+        f"- number {EXTRAS['numbers']}",
+        f"- ip {EXTRAS['ips']}",
+        f"- destination {EXTRAS['destinations']}",
+    ]
+    assert sorted(removals[3:]) == sorted(f"- credential {name}" for name in extra_credentials)
+    assert "+ " not in plan.stdout
+    planned = run_cli.json("apply", str(spec), "--dry-run", "--prune")
+    assert [planned[part]["removed"] for part in ("numbers", "ips", "destinations")] == [
+        [EXTRAS["numbers"]],
+        [EXTRAS["ips"]],
+        [EXTRAS["destinations"]],
+    ]
+    assert sorted(planned["sip_credentials"]["removed"]) == sorted(extra_credentials)
+    assert len(state.phone_numbers(sid)) == 3  # a plan removes nothing
+
+    assert run_cli.json("apply", str(spec))["changed"] is False  # never without --prune
+    pruned = run_cli.json("apply", str(spec), "--prune")
+    assert pruned["ok"] is True
+    assert pruned["ips"]["removed"] == [EXTRAS["ips"]]
+    assert sorted(n.phone_number for n in state.phone_numbers(sid)) == [
+        "+919876543210",
+        "+919876543211",
+    ]
+    assert [f"{w.ip}/{w.mask}" for w in state.whitelisted_ips(sid)] == ["203.0.113.0/28"]
+    assert len(state.destinations(sid)) == 2
+    assert [c.user_name for c in state.credentials(sid)] == ["agent"]
+    assert run_cli.json("apply", str(spec), "--prune")["changed"] is False
+
+
+def test_apply_hands_a_generated_password_over_once_and_never_in_json_or_state(
+    run_cli: Cli, served: Served, spec: Path, tmp_path: Path
+) -> None:
+    spec.write_text(
+        SPEC + 'credentials = ["agent", { user_name = "pbx", password_env = "PBX_PASSWORD" }]\n',
+        encoding="utf-8",
+    )
+    given = "Pbx-passw0rd-from-env"
+    refused = run_cli("apply", str(spec), PBX_PASSWORD=given)  # nowhere to hand it over
+    assert refused.exit_code == 2
+    assert "--password-file PATH" in " ".join(refused.stderr.split())
+    unset = run_cli("apply", str(spec), "--show-password", PBX_PASSWORD=None)
+    assert unset.exit_code == 2
+    assert "PBX_PASSWORD" in unset.stderr
+    assert served.emulator.state.trunks == []
+    assert {r.method for r in served.emulator.requests} <= {"GET"}  # looked, changed nothing
+
+    file = tmp_path / "tenant.passwords"
+    result = run_cli("--json", "apply", str(spec), "--password-file", str(file), PBX_PASSWORD=given)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    sid = report["trunk_sid"]
+    stored = {c.user_name: c.password for c in served.emulator.state.credentials(sid)}
+    assert stored["pbx"] == given
+    assert file.read_text(encoding="utf-8") == f"agent:{stored['agent']}\n"
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert report["sip_credentials"]["created"] == ["agent", "pbx"]
+    created = [(c["user_name"], c["password"]) for c in report["created_credentials"]]
+    assert created == [("agent", "********"), ("pbx", None)]
+    assert report["password_file"] == str(file)
+    state_text = spec.with_name("tenant.state.json").read_text(encoding="utf-8")
+    for secret in (stored["agent"], given):
+        assert secret not in result.output
+        assert secret not in state_text
+
+    # Both are on the trunk now: nothing would be generated, so no flag is needed.
+    again = run_cli("apply", str(spec), PBX_PASSWORD=given)
+    assert again.exit_code == 0, again.output
+    assert "New password" not in again.stdout  # left as they are: nothing generated
+    assert stored["agent"] not in again.output
+    assert {c.user_name: c.password for c in served.emulator.state.credentials(sid)} == stored
+
+
+def test_apply_show_password_prints_a_new_password_once(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    spec = tmp_path / "bot.toml"
+    spec.write_text('name = "bot"\ncredentials = ["agent"]\n', encoding="utf-8")
+    result = run_cli("apply", str(spec), "--show-password")
+    assert result.exit_code == 0, result.output
+    (trunk,) = served.emulator.state.trunks
+    (password,) = [
+        c.password
+        for c in served.emulator.state.credentials(trunk.trunk_sid)
+        if c.user_name == "agent"
+    ]
+    assert result.output.count(str(password)) == 1
+    assert f"New password of agent (shown once: keep it now): {password}" in result.stdout
+    assert "agent, id" in " ".join(result.stdout.split())  # the PBX section names it
+
+
+def test_the_readmes_voice_ai_spec_applies_end_to_end_with_no_ip_whitelist(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    marker = readme.index("<!-- voice-ai-apply -->")
+    block = re.search(r"```toml\n(.*?)^```", readme[marker:], re.DOTALL | re.MULTILINE)
+    assert block is not None, "no ```toml block after <!-- voice-ai-apply -->"
+    spec = tmp_path / "tenant_42.toml"
+    spec.write_text(block.group(1), encoding="utf-8")
+    password_file = tmp_path / "tenant_42.password"
+
+    plan = run_cli("apply", str(spec), "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "+ credential tenant_42_agent" in plan.stdout
+    applied = run_cli("apply", str(spec), "--password-file", str(password_file))
+    assert applied.exit_code == 0, applied.output
+
+    (trunk,) = served.emulator.state.trunks
+    sid = trunk.trunk_sid
+    assert served.emulator.state.whitelisted_ips(sid) == []
+    (agent,) = [c for c in served.emulator.state.credentials(sid) if c.user_name != sid]
+    assert (agent.user_name, agent.friendly_name) == ("tenant_42_agent", "voice agent")
+    assert password_file.read_text(encoding="utf-8") == f"tenant_42_agent:{agent.password}\n"
+    assert str(agent.password) not in applied.output
+    again = run_cli.json("apply", str(spec))
+    assert again["changed"] is False

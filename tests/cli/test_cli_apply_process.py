@@ -28,6 +28,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from exotel_trunking.emulator import Emulator
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and terminals")
+pytestmark = pytest.mark.slow  # the installed script, in child processes
 
 KEY, TOKEN, SID = "apply-key", "apply-token-s3cret", "acme"
 
@@ -230,7 +231,7 @@ def test_every_problem_of_a_spec_is_reported_at_once_with_its_line(
     assert result.returncode == 2
     lines = [" ".join(line.split()) for line in result.stderr.splitlines()]
     assert lines[0] == "error: bad.toml: 4 problems"
-    assert lines[1].startswith("line 2: unknown key 'bogus'; a spec has: alias, destinations,")
+    assert lines[1].startswith("line 2: unknown key 'bogus'; a spec has: alias, credentials,")
     assert lines[2].startswith("line 5: numbers[1]='12' is invalid:")
     assert lines[3] == "line 6: numbers[2]: unknown key 'mod'; a number has: phone_number, mode"
     assert lines[4].startswith("line 8: ips[0]='10.0.0.0/8' is invalid:")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
-from conftest import KEY, TOKEN, Cli, Served, lines_of
 
 from exotel_trunking._cli._app import Settings, parse_rate_limit
 from exotel_trunking._cli._commands import cli
 from exotel_trunking._transport import RateLimit
+from exotel_trunking.emulator import Emulator
+
+from .runner import KEY, SID, TOKEN, Cli, Served, lines_of
 
 SUBCOMMANDS = [
     ["trunks", "create"],
@@ -24,6 +29,17 @@ SUBCOMMANDS = [
     ["destinations", "add"],
     ["destinations", "list"],
     ["credentials"],
+    ["trunks", "list"],
+    ["trunks", "find"],
+    ["numbers", "remove"],
+    ["numbers", "where"],
+    ["ips", "remove"],
+    ["destinations", "remove"],
+    ["credentials", "show"],
+    ["credentials", "list"],
+    ["credentials", "create"],
+    ["credentials", "rotate"],
+    ["credentials", "delete"],
     ["alias", "set"],
     ["apply"],
     ["demo"],
@@ -47,7 +63,7 @@ def test_top_level_help_names_every_command_the_configuration_and_the_exit_codes
     assert "..." not in commands
 
 
-GROUPS = [[], ["trunks"], ["numbers"], ["ips"], ["destinations"], ["alias"]]
+GROUPS = [[], ["trunks"], ["numbers"], ["ips"], ["destinations"], ["credentials"], ["alias"]]
 
 
 @pytest.mark.parametrize("path", GROUPS, ids=lambda path: " ".join(path) or "top")
@@ -71,7 +87,7 @@ def _leaves(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[st
 def test_every_subcommand_takes_the_global_options_after_it(path: tuple[str, ...]) -> None:
     with cli.make_context("exotel-trunking", ["--help"], resilient_parsing=True) as ctx:
         args = [*path, "ARG", "--json", "--base-url", "http://127.0.0.1:9"]
-        hoisted = cli._hoist(ctx, args)  # type: ignore[attr-defined]
+        hoisted = cli._hoist(ctx, args)
     assert hoisted == ["--json", "--base-url", "http://127.0.0.1:9", *path, "ARG"]
 
 
@@ -253,17 +269,25 @@ def test_destinations_add_refuses_a_malformed_destination_with_exit_2(run_cli: C
 # -- credentials and alias ----------------------------------------------------------------------
 
 
-def test_credentials_mask_the_password_unless_asked(run_cli: Cli, served: Served) -> None:
+def test_credentials_show_lists_the_live_digest_credentials_and_never_a_password(
+    run_cli: Cli, served: Served
+) -> None:
+    # The live service never returns a digest credential's password, so --show-password
+    # cannot show one (the reference's pair: tests/cli/test_cli_credentials.py).
     sid = run_cli.trunk()
     password = served.emulator.state.get_credentials(sid).password  # type: ignore[union-attr]
-    masked = run_cli("credentials", sid)
-    assert masked.exit_code == 0
-    assert f"username: {sid}" in masked.stdout
-    assert password not in masked.output
-    assert "--show-password" in masked.stderr
-    assert run_cli.json("credentials", sid) == {"username": sid, "password": "********"}
-    shown = run_cli.json("credentials", sid, "--show-password")
-    assert shown == {"username": sid, "password": password}
+    shown = run_cli("credentials", "show", sid, "--show-password")
+    assert shown.exit_code == 0, shown.output
+    assert sid in shown.stdout  # the issued credential's user name is the trunk sid
+    assert password not in shown.output
+    assert f"credentials rotate {sid} CREDENTIAL_ID" in " ".join(shown.stderr.split())
+    listed = run_cli.json("credentials", "show", sid, "--show-password")
+    assert [(c["user_name"], c["password"]) for c in listed] == [(sid, None)]
+    # The form from before 'show' existed still works, and says what it is now.
+    old = run_cli("credentials", sid)
+    assert old.exit_code == 0
+    assert sid in old.stdout
+    assert f"'credentials {sid}' is now 'credentials show {sid}'" in old.stderr
 
 
 def test_alias_set_sets_the_trunks_caller_id(run_cli: Cli, served: Served) -> None:
@@ -384,3 +408,245 @@ def test_output_lines_fit_80_columns(run_cli: Cli) -> None:
     result = run_cli("destinations", "list", sid)
     assert max(len(line) for line in lines_of(result.stdout)) <= 80
     assert "a-rather-long-pbx-host-name" in result.stdout
+
+
+# -- trunks list|find, numbers where, removals ------------------------------------------------
+
+
+def test_trunks_list_names_every_trunk_and_find_exits_4_for_a_name_no_trunk_has(
+    run_cli: Cli,
+) -> None:
+    alpha, beta = run_cli.trunk("alpha"), run_cli.trunk("beta")
+    listed = run_cli.json("trunks", "list")
+    assert sorted((t["trunk_name"], t["trunk_sid"]) for t in listed) == [
+        ("alpha", alpha),
+        ("beta", beta),
+    ]
+    assert run_cli.json("trunks", "find", "beta")["trunk_sid"] == beta
+    assert beta in run_cli("trunks", "find", "beta").stdout
+    missing = run_cli("trunks", "find", "gamma")
+    assert missing.exit_code == 4
+    assert "no trunk of this account is called 'gamma'" in missing.stderr
+    assert "trunks list" in missing.stderr
+    assert run_cli("trunks", "find", "no spaces").exit_code == 2
+
+
+def test_numbers_where_names_the_trunk_that_holds_a_number_or_none(run_cli: Cli) -> None:
+    sid = run_cli.trunk()
+    assert run_cli("numbers", "map", sid, "+919876543210").exit_code == 0
+    held = run_cli.json("numbers", "where", "+91 98765 43210")
+    assert (held["phone_number"], held["trunk_sid"]) == ("+919876543210", sid)
+    assert f"+919876543210 is on trunk {sid}" in run_cli("numbers", "where", "+919876543210").stdout
+    free = run_cli.json("numbers", "where", "+919876543211")
+    assert free == {"phone_number": "+919876543211", "trunk_sid": None}
+    assert run_cli("numbers", "where", "12").exit_code == 2
+
+
+def test_numbers_ips_and_destinations_remove_take_the_item_off_the_trunk(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    run_cli.json("numbers", "map", sid, "+919876543210")
+    run_cli.json("ips", "add", sid, "203.0.113.0/28")
+    run_cli.json("destinations", "add", sid, "sip.tenant.example:5061;transport=tls")
+
+    number = run_cli.json("numbers", "remove", sid, "+91 98765 43210")
+    entry = run_cli.json("ips", "remove", sid, "203.0.113.0/28")
+    destination = run_cli("destinations", "remove", sid, "sip.tenant.example:5061;transport=tls")
+
+    assert number["phone_number"] == "+919876543210"
+    assert (entry["ip"], entry["mask"]) == ("203.0.113.0", 28)
+    assert destination.exit_code == 0, destination.output
+    assert "Destination removed" in destination.stdout
+    state = served.emulator.state
+    assert (state.phone_numbers(sid), state.whitelisted_ips(sid), state.destinations(sid)) == (
+        [],
+        [],
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["numbers", "remove", "{sid}", "+919876543210"],
+        ["ips", "remove", "{sid}", "203.0.113.5"],
+        ["destinations", "remove", "{sid}", "x.example:5060"],
+        ["credentials", "delete", "{sid}", "999", "--yes"],
+        ["credentials", "rotate", "{sid}", "999", "--show-password"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_an_item_the_trunk_does_not_hold_exits_1_and_an_unknown_trunk_exits_4(
+    run_cli: Cli, command: list[str]
+) -> None:
+    sid = run_cli.trunk()
+    absent = run_cli(*(word.format(sid=sid) for word in command))
+    assert absent.exit_code == 1, absent.output
+    assert "NotOnTrunkError" in absent.stderr
+    unknown = run_cli(*(word.format(sid="trnosuchtrunk") for word in command))
+    assert unknown.exit_code == 4, unknown.output
+    assert "NotFoundError" in unknown.stderr
+
+
+# -- credentials: a new password once, where asked, and nowhere else -------------------------
+
+
+def _stored(served: Served, sid: str, user_name: str) -> str:
+    """The password the emulator keeps for ``user_name`` (the service never returns it)."""
+    (found,) = [c for c in served.emulator.state.credentials(sid) if c.user_name == user_name]
+    return str(found.password)
+
+
+def test_credentials_create_refuses_a_generated_password_it_could_not_hand_over(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    before = len(served.emulator.requests)
+    refused = run_cli("credentials", "create", sid, "agent")
+    assert refused.exit_code == 2
+    assert "--password-file PATH" in " ".join(refused.stderr.split())
+    assert served.emulator.requests[before:] == []  # nothing was sent
+
+
+def test_credentials_create_shows_a_generated_password_once_only_when_asked(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    shown = run_cli("credentials", "create", sid, "agent", "--show-password")
+    assert shown.exit_code == 0, shown.output
+    password = _stored(served, sid, "agent")
+    assert f"password: {password}" in shown.stdout
+    data = run_cli.json("credentials", "create", sid, "bot", "--show-password")
+    assert data["password"] == _stored(served, sid, "bot")
+    listed = run_cli("--json", "credentials", "list", sid)
+    assert {c["user_name"] for c in json.loads(listed.stdout)} == {sid, "agent", "bot"}
+    assert password not in listed.output
+    assert password not in run_cli("credentials", "list", sid).output
+
+
+def test_a_password_file_is_readable_by_its_owner_only_and_json_never_holds_the_password(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    sid = run_cli.trunk()
+    path = tmp_path / "agent.password"
+    data = run_cli.json("credentials", "create", sid, "agent", "--password-file", str(path))
+    password = _stored(served, sid, "agent")
+    assert (data["password"], data["password_file"]) == ("********", str(path))
+    assert password not in json.dumps(data)
+    assert path.read_text(encoding="utf-8") == f"agent:{password}\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    rotated = run_cli("credentials", "rotate", sid, data["id"], "--password-file", str(path))
+    assert rotated.exit_code == 0, rotated.output
+    new = _stored(served, sid, "agent")
+    assert new != password
+    assert new not in rotated.output
+    assert f"written to {path}" in " ".join(rotated.stdout.split())
+    assert path.read_text(encoding="utf-8") == f"agent:{new}\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_password_file_that_cannot_be_written_exits_2_before_anything_is_sent(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    sid = run_cli.trunk()
+    before = len(served.emulator.requests)
+    nowhere = tmp_path / "no" / "such" / "folder" / "pw"
+    refused = run_cli("credentials", "create", sid, "agent", "--password-file", str(nowhere))
+    assert refused.exit_code == 2
+    assert "cannot write a file there" in refused.stderr
+    assert served.emulator.requests[before:] == []
+
+
+def test_credentials_create_takes_a_password_from_a_variable_and_never_echoes_it(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    given = "Pbx-passw0rd-from-env"
+    result = run_cli(
+        "--json",
+        "credentials",
+        "create",
+        sid,
+        "pbx",
+        "--friendly-name",
+        "Office PBX",
+        "--password-env",
+        "PBX_SIP_PASSWORD",
+        "--show-password",
+        PBX_SIP_PASSWORD=given,
+    )
+    assert result.exit_code == 0, result.output
+    assert _stored(served, sid, "pbx") == given
+    assert given not in result.output
+    assert json.loads(result.stdout)["friendly_name"] == "Office PBX"
+    unset = run_cli("credentials", "create", sid, "pbx2", "--password-env", "NO_SUCH_VARIABLE")
+    assert unset.exit_code == 2
+    assert "NO_SUCH_VARIABLE" in unset.stderr
+
+
+def test_credentials_rotate_needs_somewhere_to_hand_the_password_and_delete_asks_first(
+    run_cli: Cli, served: Served
+) -> None:
+    sid = run_cli.trunk()
+    created = run_cli.json("credentials", "create", sid, "agent", "--show-password")
+    assert run_cli("credentials", "rotate", sid, created["id"]).exit_code == 2
+    assert _stored(served, sid, "agent") == created["password"]  # not rotated
+
+    declined = run_cli("credentials", "delete", sid, created["id"], input="n\n")
+    assert declined.exit_code == 130
+    deleted = run_cli.json("credentials", "delete", sid, created["id"], "--yes")
+    assert (deleted["user_name"], deleted["password"]) == ("agent", None)
+    assert [c.user_name for c in served.emulator.state.credentials(sid)] == [sid]
+
+
+# -- the reference dialect: the {username, password} pair, and no trunk listing ---------------
+
+
+@pytest.fixture(scope="module")
+def _reference_served(_served: Served) -> Iterator[Served]:
+    emulator = Emulator(KEY, TOKEN, SID, dialect="reference", seed=0)
+    with _served.portal.wrap_async_context_manager(emulator.serve()) as url:
+        yield Served(emulator, url, _served.portal)
+
+
+@pytest.fixture
+def reference_cli(_reference_served: Served, run_cli: Cli) -> Cli:
+    """``run_cli``, against an emulator of the reference dialect (emptied for the test)."""
+    _reference_served.call(_reference_served.emulator.reset)
+    return Cli(_reference_served, {**run_cli.env, "EXOTEL_BASE_URL": _reference_served.url})
+
+
+def test_the_reference_pairs_password_is_masked_unless_asked(reference_cli: Cli) -> None:
+    sid = reference_cli.trunk()
+    pair = reference_cli.served.emulator.state.get_credentials(sid)
+    assert pair is not None
+    masked = reference_cli("credentials", "show", sid)
+    assert masked.exit_code == 0
+    assert f"username: {sid}" in masked.stdout
+    assert pair.password not in masked.output
+    assert "--show-password" in masked.stderr
+    assert reference_cli.json("credentials", "show", sid) == {
+        "username": sid,
+        "password": "********",
+    }
+    shown = reference_cli.json("credentials", sid, "--show-password")  # the old form too
+    assert shown == {"username": sid, "password": pair.password}
+
+
+def test_apply_where_trunks_cannot_be_listed_exits_4_for_a_taken_name_with_a_hint(
+    reference_cli: Cli, tmp_path: Path
+) -> None:
+    spec = tmp_path / "tenant.toml"
+    spec.write_text('name = "tenant_a"\n', encoding="utf-8")
+    reference_cli.trunk("tenant_a")
+    result = reference_cli("apply", str(spec))
+    assert result.exit_code == 4
+    message = " ".join(result.stderr.split())
+    assert "ConflictError" in message
+    assert "cannot list trunks" in message
+    assert "add that trunk's trunk_sid" in message
+    listing = reference_cli("trunks", "list")
+    assert listing.exit_code == 1
+    assert "cannot list trunks" in " ".join(listing.stderr.split())

@@ -10,6 +10,9 @@ from click.testing import CliRunner, Result
 
 from exotel_trunking._cli._commands import cli
 
+#: Every test runs the demo, whose faulty emulator holds the client back in real time.
+pytestmark = pytest.mark.slow
+
 #: With 100 numbers, seed 4 meets every kind of fault the demo injects (found by trying seeds;
 #: the same seed meets the same faults on every run, which is what these tests rely on).
 SEED = "4"

@@ -10,18 +10,15 @@ import csv
 import errno
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KEY, SID, TOKEN, Cli, Served
 
 from exotel_trunking import (
     AuthenticationError,
@@ -31,29 +28,12 @@ from exotel_trunking import (
 )
 from exotel_trunking._cli._app import exit_code_for
 
+from .runner import Cli, Served, child_env, script
+
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = pytest.mark.slow  # the installed script, in child processes
 
 NUMBERS = [f"+9180{40000000 + n:08d}" for n in range(400)]
-
-
-def script() -> str:
-    name = "exotel-trunking.exe" if sys.platform == "win32" else "exotel-trunking"
-    path = Path(sysconfig.get_path("scripts")) / name
-    assert path.exists(), f"the console script is not installed at {path}"
-    return str(path)
-
-
-def child_env(served: Served, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXOTEL_")}
-    return {
-        **env,
-        "COLUMNS": "80",
-        "EXOTEL_API_KEY": KEY,
-        "EXOTEL_API_TOKEN": TOKEN,
-        "EXOTEL_ACCOUNT_SID": SID,
-        "EXOTEL_BASE_URL": served.url,
-        **extra,
-    }
 
 
 def exotel(

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, Served
 
 from exotel_trunking import ConflictError, ItemOutcome, MappedElsewhereError
 from exotel_trunking._cli._importer import Kind, _row, read_items
+
+from .runner import Cli, Served
 
 GOOD = [f"+9180{30000000 + n:08d}" for n in range(30)]
 
@@ -295,6 +296,7 @@ def test_a_row_for_a_number_on_another_trunk_names_that_trunk() -> None:
     assert row.error.startswith("MappedElsewhereError: ")
 
 
+@pytest.mark.slow  # paced in real time
 def test_the_summary_says_when_the_rate_limit_held_the_run_back(
     run_cli: Cli, served: Served
 ) -> None:

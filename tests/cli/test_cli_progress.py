@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Served
 from rich.console import Console
-from test_cli_exit_codes import child_env, script
+from rich.progress import TaskID
 
 from exotel_trunking import ConflictError, ItemOutcome, MappedElsewhereError
 from exotel_trunking._cli._progress import (
@@ -26,6 +25,8 @@ from exotel_trunking._cli._progress import (
     status_of,
 )
 from exotel_trunking._transport import RateLimitWait, RetryEvent
+
+from .runner import Served, child_env, script
 
 
 class FakeClock:
@@ -45,13 +46,15 @@ def shown(progress: BulkProgress) -> str:
     return out.getvalue()
 
 
-def steady(progress: BulkProgress, task: object, clock: FakeClock, per_second: int, seconds: int):
+def steady(
+    progress: BulkProgress, task: TaskID, clock: FakeClock, per_second: int, seconds: int
+) -> int:
     """Finish ``per_second`` items each second for ``seconds`` seconds."""
     done = int(progress.tasks[0].completed)
     for _ in range(seconds * 10):
         clock.now += 0.1
         done += per_second // 10
-        progress.record(task, done)  # type: ignore[arg-type]
+        progress.record(task, done)
     return done
 
 
@@ -169,7 +172,9 @@ def elsewhere(number: str) -> ItemOutcome[object]:
 
 def test_a_number_on_another_trunk_is_counted_and_coloured_apart() -> None:
     assert status_of(elsewhere("+919876543210")) == "elsewhere"
-    failed = ItemOutcome("+919876543211", "failed", error=ConflictError("x", status_code=409))
+    failed: ItemOutcome[str] = ItemOutcome(
+        "+919876543211", "failed", error=ConflictError("x", status_code=409)
+    )
     assert status_of(failed) == "failed"
     line = counts_line({"created": 5, "elsewhere": 2, "failed": 1})
     assert line.plain == "  5 created · 0 exist · 2 on another trunk · 0 invalid · 1 failed"
@@ -185,6 +190,7 @@ def test_the_counts_line_leaves_out_another_trunk_while_there_is_none() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX pseudo-terminal")
+@pytest.mark.slow  # the installed script in a child process, paced in real time
 def test_on_a_terminal_the_import_bar_says_when_it_is_rate_limited(
     served: Served, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and select")
+pytestmark = pytest.mark.slow  # the installed script, in child processes
 
 
 def script() -> str:

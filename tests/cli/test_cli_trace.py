@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import TOKEN, Cli
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rich.console import Console
 
 from exotel_trunking._cli._trace import span_tree
+
+from .runner import TOKEN, Cli
 
 
 def flat(text: str) -> str:

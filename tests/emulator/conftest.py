@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import make_emulator
 
 from exotel_trunking.emulator import Emulator
+
+from .emulator_helpers import make_emulator
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -1,4 +1,4 @@
-"""Helpers shared by the emulator's tests (a uniquely named module, importable from them)."""
+"""The test account, requests and comparisons shared by the emulator's tests."""
 
 from __future__ import annotations
 

@@ -93,6 +93,7 @@ def exported(banner_text: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("backend", "stop"), [("asyncio", signal.SIGTERM), ("trio", signal.SIGINT)]
 )
+@pytest.mark.slow  # runs the emulator in a subprocess
 def test_serves_prints_its_url_answers_and_stops_cleanly_on_a_signal(
     backend: str, stop: signal.Signals
 ) -> None:
@@ -118,6 +119,7 @@ def test_serves_prints_its_url_answers_and_stops_cleanly_on_a_signal(
 
 
 @posix_only
+@pytest.mark.slow  # runs the emulator in a subprocess
 def test_both_entry_points_print_the_same_banner() -> None:
     options = ["--account-sid", "acme", "--rate-limit", "30/1/10", "--fault", "503=0.1"]
     with running(*options) as (_, module_url, from_module):
@@ -138,6 +140,7 @@ def test_both_entry_points_print_the_same_banner() -> None:
 
 
 @posix_only
+@pytest.mark.slow  # a subprocess emulator, and a command paced in real time
 def test_the_banners_export_line_paces_the_command_below_the_emulators_rate_limit(
     tmp_path: Path,
 ) -> None:
@@ -276,6 +279,7 @@ def test_a_port_in_use_exits_with_status_2_and_says_what_to_do() -> None:
     assert "choose another --port" in result.stderr
 
 
+@pytest.mark.slow  # runs the emulator in a subprocess
 def test_without_click_the_module_says_to_install_the_cli_extra() -> None:
     blocked = (
         "import runpy, sys; sys.modules['click'] = None; "

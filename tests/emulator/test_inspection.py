@@ -6,9 +6,10 @@ import json
 
 import httpx2
 import pytest
-from emulator_helpers import ACCOUNT, BASE, api, create_trunk, make_emulator, trunk_url
 
 from exotel_trunking.emulator import EmulatedRequest, Emulator, RequestRecord
+
+from .emulator_helpers import ACCOUNT, BASE, api, create_trunk, make_emulator, trunk_url
 
 pytestmark = pytest.mark.anyio
 

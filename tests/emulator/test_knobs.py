@@ -9,7 +9,13 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from emulator_helpers import (
+
+from exotel_trunking.emulator import Emulator, FaultRule, Knobs, RateLimitConfig
+from exotel_trunking.emulator._emulator import _sleep_at_least
+from exotel_trunking.emulator._faults import path_matches
+from exotel_trunking.emulator._messages import EmulatedRequest
+
+from .emulator_helpers import (
     ACCOUNT,
     FIXED_NOW,
     KEY,
@@ -20,11 +26,6 @@ from emulator_helpers import (
     make_emulator,
     trunk_url,
 )
-
-from exotel_trunking.emulator import Emulator, FaultRule, Knobs, RateLimitConfig
-from exotel_trunking.emulator._emulator import _sleep_at_least
-from exotel_trunking.emulator._faults import path_matches
-from exotel_trunking.emulator._messages import EmulatedRequest
 
 pytestmark = pytest.mark.anyio
 

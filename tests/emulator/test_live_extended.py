@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from emulator_helpers import ACCOUNT, FIXED_NOW_TEXT, api, create_trunk, make_emulator, trunk_url
 
 from exotel_trunking.emulator import Emulator
+
+from .emulator_helpers import ACCOUNT, FIXED_NOW_TEXT, api, create_trunk, make_emulator, trunk_url
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,10 @@ import re
 from typing import Any
 
 import pytest
-from emulator_helpers import (
+
+from exotel_trunking.emulator import Emulator
+
+from .emulator_helpers import (
     ACCOUNT,
     FIXED_NOW_TEXT,
     SID,
@@ -21,8 +24,6 @@ from emulator_helpers import (
     make_emulator,
     trunk_url,
 )
-
-from exotel_trunking.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
 

@@ -92,12 +92,14 @@ TABLE: list[tuple[str, object, tuple[str, ...], str]] = [
 
 
 def _sdk_ip(value: object) -> object:
-    ip, mask = value  # type: ignore[misc]
+    assert isinstance(value, tuple)
+    ip, mask = value
     return parse_ip(ip, mask)
 
 
 def _server_ip(value: object) -> object:
-    ip, mask = value  # type: ignore[misc]
+    assert isinstance(value, tuple)
+    ip, mask = value
     return _rules.ipv4_network(ip, mask)
 
 

@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx2
 import pytest
-from emulator_helpers import ACCOUNT, KEY, TOKEN, assert_same_shape, make_emulator, trunk_url
 
 from exotel_trunking.emulator import Emulator, run_server
+
+from .emulator_helpers import ACCOUNT, KEY, TOKEN, assert_same_shape, make_emulator, trunk_url
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +90,7 @@ async def test_drop_faults_really_close_the_connection(
     assert emulator.requests[0].fault == fault
 
 
+@pytest.mark.slow  # real latency
 async def test_slow_really_delays_and_stops_when_the_client_gives_up(emulator: Emulator) -> None:
     emulator.configure(slow_seconds=30)
     emulator.script("POST", None, "slow")

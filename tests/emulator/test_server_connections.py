@@ -11,7 +11,8 @@ import anyio
 import anyio.abc
 import httpx2
 import pytest
-from emulator_helpers import ACCOUNT, KEY, SID, TOKEN, make_emulator, trunk_url
+
+from .emulator_helpers import ACCOUNT, KEY, SID, TOKEN, make_emulator, trunk_url
 
 pytestmark = pytest.mark.anyio
 
@@ -46,6 +47,7 @@ def get(path: str, *headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+@pytest.mark.slow  # real latency
 async def test_a_client_that_gives_up_during_the_latency_wait_is_noticed(
     anyio_backend: str,
 ) -> None:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from emulator_helpers import FIXED_NOW
 
 from exotel_trunking.emulator import AccountState, EmulatedError, ErrorKind
 from exotel_trunking.emulator._ids import LiveIds, ReferenceIds
 from exotel_trunking.emulator._state import format_timestamp
+
+from .emulator_helpers import FIXED_NOW
 
 
 class Ticker:

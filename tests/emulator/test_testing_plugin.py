@@ -102,6 +102,7 @@ def test_sync_test_gets_a_clear_error(exotel_client):
     not hasattr(__import__("exotel_trunking"), "AsyncTrunkingClient"),
     reason="the SDK client is not available yet",
 )
+@pytest.mark.slow  # runs pytest in a subprocess
 def test_exotel_client_works_under_anyio_and_pytest_asyncio(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"

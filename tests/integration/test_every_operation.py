@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import pytest
 
 from exotel_trunking import (
@@ -175,7 +177,7 @@ async def test_the_reference_dialect_answers_the_live_only_operations_with_its_e
         await client.whitelisted_ips.add(sid, "203.0.113.0/24")
         await client.destination_uris.add(sid, FQDN_DESTINATION)
         await client.settings.set_alias(sid, NUMBERS[0])
-        not_found = [
+        not_found: list[Awaitable[object]] = [
             client.trunk_maps.lookup(NUMBERS[0]),
             client.trunks.update(sid, trunk_name="renamed"),
             client.phone_numbers.update(sid, NUMBERS[0], mode="flow"),
@@ -183,7 +185,7 @@ async def test_the_reference_dialect_answers_the_live_only_operations_with_its_e
             client.destination_uris.update(sid, FQDN_DESTINATION, weight=2),
             client.credentials.update(sid, "cr_1", friendly_name="x"),
         ]
-        not_allowed = [
+        not_allowed: list[Awaitable[object]] = [
             client.trunks.list(),
             client.trunks.find("reference"),
             client.phone_numbers.remove(sid, NUMBERS[0]),

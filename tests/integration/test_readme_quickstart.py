@@ -73,6 +73,7 @@ def run_snippet(source: str, filename: str) -> dict[str, Any]:
     return namespace
 
 
+@pytest.mark.slow  # the README's client keeps to the default pace, in real time
 def test_quickstart_provisions_a_trunk_with_numbers_ips_destinations_and_alias(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,7 +96,11 @@ def test_quickstart_provisions_a_trunk_with_numbers_ips_destinations_and_alias(
     assert emulator.state.destinations(sid)
     [alias] = emulator.state.settings(sid)
     assert alias.name == "trunk_external_alias"
-    assert all(r.status == 200 for r in emulator.requests), emulator.requests
+    # provision looks the trunk up by name first; the reference dialect cannot list trunks
+    # (405), so the trunk is created. Every other request succeeds.
+    looked_up = [r for r in emulator.requests if r.path.endswith("/trunks") and r.method == "GET"]
+    assert [r.status for r in looked_up] == [405]
+    assert all(r.status == 200 for r in emulator.requests if r not in looked_up), emulator.requests
     if filename == "QUICKSTART":
         printed = capsys.readouterr().out
         assert printed.startswith(f"{sid} True Credentials(username='{sid}', password='***')")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs a user's suite with pytest in a subprocess
+
 PYTEST_INI = """\
 [pytest]
 asyncio_mode = strict

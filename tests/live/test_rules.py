@@ -237,6 +237,7 @@ def suite_runs() -> dict[str, SuiteRun]:
     return results
 
 
+@pytest.mark.slow  # the suite in subprocesses, at the default pace
 def test_live_without_the_token_and_sid_skips_every_test_and_sends_nothing(
     suite_runs: dict[str, SuiteRun],
 ) -> None:
@@ -250,6 +251,7 @@ def test_live_without_the_token_and_sid_skips_every_test_and_sends_nothing(
     assert account.requests == []
 
 
+@pytest.mark.slow  # the suite in subprocesses, at the default pace
 def test_live_with_an_account_runs_the_suite_there_and_leaves_only_what_was_there(
     suite_runs: dict[str, SuiteRun],
 ) -> None:
@@ -263,6 +265,7 @@ def test_live_with_an_account_runs_the_suite_there_and_leaves_only_what_was_ther
     assert len(assert_only_own_trunk_touched(run.account, run.foreign)) == 2  # one per client
 
 
+@pytest.mark.slow  # the suite in subprocesses, at the default pace
 def test_live_with_an_account_keeps_to_the_default_pace(suite_runs: dict[str, SuiteRun]) -> None:
     account = suite_runs["account"].account
     assert set(account.counters.by_status) == {200}  # no 429

@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from redis_server import RedisServer, free_port
+
+from .redis_server import RedisServer, free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 #: The reason of the skips when it is missing (the terminal summary counts them by it).

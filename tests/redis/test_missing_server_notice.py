@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs pytest in a subprocess
+
 HERE = Path(__file__).parent
 
 

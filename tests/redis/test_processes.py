@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from limiter_fleet import Fleet, max_in_window
-from redis_server import RedisServer
+
+from .limiter_fleet import Fleet, max_in_window
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.slow  # worker processes and a real redis-server, in real time
 
 WORKERS = 3
 RATE = 100  # permits a second, shared by every worker

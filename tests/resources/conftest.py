@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 import respx
-import wire
+
+from .. import wire
 
 
 @pytest.fixture

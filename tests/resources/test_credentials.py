@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import Credentials, NotFoundError
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import (
     APIStatusError,
@@ -13,6 +12,8 @@ from exotel_trunking import (
     ExotelError,
     PartialFailureError,
 )
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

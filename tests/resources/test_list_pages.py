@@ -7,9 +7,10 @@ from typing import Any
 import httpx2
 import pytest
 import respx
-import wire
 
 from exotel_trunking import NotFoundError, PhoneNumber, ResponseDecodeError
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

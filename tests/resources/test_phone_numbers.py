@@ -5,9 +5,10 @@ from __future__ import annotations
 import httpx2
 import pytest
 import respx
-import wire
 
 from exotel_trunking import ConflictError, NotFoundError, PhoneNumber
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

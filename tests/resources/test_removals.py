@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import (
     DestinationUri,
@@ -20,6 +19,8 @@ from exotel_trunking import (
     TrunkSetting,
     WhitelistedIp,
 )
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 
@@ -288,7 +289,7 @@ async def test_settings_delete_sends_the_name_in_the_query(exotel: respx.MockRou
     )
 
     async with wire.make_client(exotel) as client:
-        assert await client.settings.delete(wire.TRUNK_SID, "trunk_external_alias") is None
+        assert await client.settings.delete(wire.TRUNK_SID, "trunk_external_alias") is None  # type: ignore[func-returns-value]
 
     wire.assert_request(
         route.calls.last.request, "DELETE", SETTINGS, query=[("name", "trunk_external_alias")]

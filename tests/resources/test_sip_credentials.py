@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import wire
 
 from exotel_trunking import (
     APIConnectionError,
@@ -21,6 +20,8 @@ from exotel_trunking import (
 )
 from exotel_trunking._passwords import PASSWORD_ALPHABET, PASSWORD_LENGTH
 from exotel_trunking.emulator import Emulator
+
+from .. import wire
 
 pytestmark = pytest.mark.anyio
 
@@ -105,6 +106,7 @@ async def test_create_without_a_password_generates_a_strong_one_and_sends_it(
     assert set(body) == {"user_name", "password"}  # no friendly_name when none is given
     assert created.password == body["password"]
     password = created.password
+    assert password is not None
     assert len(password) == PASSWORD_LENGTH
     assert set(password) <= set(PASSWORD_ALPHABET)
     assert re.search("[a-z]", password)

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import NotFoundError, ResponseDecodeError, TrunkMap
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import respx
-import wire
 
 from exotel_trunking import ConflictError, WhitelistedIp
+
+from .. import wire
 
 pytestmark = pytest.mark.asyncio
 

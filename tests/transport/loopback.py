@@ -127,11 +127,8 @@ class LoopbackServer:
             elif isinstance(event, h11.EndOfMessage) and head is not None:
                 target = head.target.decode("ascii")
                 path, _, query = target.partition("?")
-                params = dict(
-                    part.split("=", 1) if "=" in part else (part, "")
-                    for part in query.split("&")
-                    if part
-                )
+                pairs = (part.partition("=") for part in query.split("&") if part)
+                params = {name: value for name, _, value in pairs}
                 return Request(head.method.decode("ascii"), path, params, bytes(body))
             else:  # ConnectionClosed, or a protocol state we do not serve
                 return None

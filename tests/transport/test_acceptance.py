@@ -21,7 +21,7 @@ from exotel_trunking import AsyncTrunkingClient, PhoneNumber, RateLimit
 from .fakeapi import ACCOUNT, Bucket, Chaos, FakeExotel
 from .loopback import serve
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # real time, against a real loopback server
 
 CALLS = 300
 TASKS = 30

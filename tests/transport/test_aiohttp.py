@@ -27,19 +27,10 @@ import pytest
 pytest.importorskip("httpx_aiohttp")
 
 import aiohttp
-from integration.support import (  # tests/ is on sys.path: the integration tests' helpers
-    DIALECTS,
-    NUMBERS,
-    FastTime,
-    exercise_every_operation,
-    expected_number,
-    http_client_for,
-    make_emulator,
-    requests_to,
-)
 
 from exotel_trunking import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncTrunkingClient,
     ConfigurationError,
@@ -51,6 +42,16 @@ from exotel_trunking._transport import LocalRateLimiter
 from exotel_trunking.aiohttp import AiohttpTransport
 from exotel_trunking.emulator import Emulator
 
+from ..integration.support import (  # the integration tests' helpers
+    DIALECTS,
+    NUMBERS,
+    FastTime,
+    exercise_every_operation,
+    expected_number,
+    http_client_for,
+    make_emulator,
+    requests_to,
+)
 from .fakeapi import Delay, FakeExotel
 from .loopback import serve
 from .servers import serve_chunked
@@ -248,6 +249,7 @@ async def test_a_chunked_body_that_also_declares_a_small_content_length_is_refus
                     await client.phone_numbers.list("tr1")
             with anyio.fail_after(1):
                 await server.closed.wait()
+    assert isinstance(caught.value, APIConnectionError | APIStatusError)
     assert caught.value.attempts == 1
     assert server.requests == 1
     assert server.completed == 0
@@ -286,6 +288,7 @@ async def test_the_read_timeout_applies_to_a_body_that_stalls() -> None:
     assert len(server.received) == 2
 
 
+@pytest.mark.slow  # waits out the attempt timeout
 async def test_attempt_timeout_cuts_a_dripping_answer_short_and_the_call_is_retried() -> None:
     fake = FakeExotel()
     fake.add_trunk("tr1")
@@ -303,6 +306,7 @@ async def test_attempt_timeout_cuts_a_dripping_answer_short_and_the_call_is_retr
     assert len(server.received) == 2
 
 
+@pytest.mark.slow  # waits out the pool timeout
 async def test_the_pool_timeout_applies_and_counts_as_nothing_sent() -> None:
     # The client lets two requests out, the transport holds one connection: the second waits
     # for it, longer than the pool timeout, and is tried again until the first is done.
@@ -360,7 +364,8 @@ async def test_aclose_closes_the_aiohttp_session_and_its_connections() -> None:
             async with client:
                 await client.trunks.create("t1")
                 session = session_of(transport)
-                assert not session.closed
+                open_inside = not session.closed  # a name: mypy would pin the property
+                assert open_inside
             assert session.closed
             await wait_until_closed(emulator)
             with pytest.raises(APIConnectionError, match="the client has been closed"):
@@ -508,6 +513,7 @@ def test_the_sdk_refuses_http_options_beside_the_transport() -> None:
         AsyncTrunkingClient("k", "t", "acme", transport=AiohttpTransport(), proxy="http://p:1")
 
 
+@pytest.mark.slow  # runs Python in a subprocess
 def test_the_extra_is_imported_only_on_demand_and_its_absence_is_explained() -> None:
     code = """if True:
         import sys

@@ -92,6 +92,7 @@ def traced() -> Iterator[Peak]:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # waits out the attempt timeout
 async def test_dripping_answer_fails_with_a_timeout_naming_attempt_timeout_after_that_long() -> (
     None
 ):
@@ -112,6 +113,7 @@ async def test_dripping_answer_fails_with_a_timeout_naming_attempt_timeout_after
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # waits out two attempt timeouts
 async def test_dripping_answer_to_a_get_with_one_retry_is_attempted_exactly_twice() -> None:
     retry = RetryPolicy(max_retries=1, initial_delay=0, max_delay=0)
     with anyio.fail_after(5):

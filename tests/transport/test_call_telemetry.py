@@ -16,12 +16,12 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
-from otel_capture import Captured, captured
 
 from exotel_trunking import AsyncTrunkingClient, NotFoundError, RateLimit, _telemetry
 from exotel_trunking._transport import Call, LocalRateLimiter
 from exotel_trunking._transport._watch import watch_call
 
+from ..otel_capture import Captured, captured
 from .fakeapi import ACCOUNT, DropBefore, FakeExotel, Status, envelope, success
 from .virtual_time import VirtualTime, use_virtual_time, virtual_time
 

@@ -37,7 +37,8 @@ from .fakeapi import ACCOUNT, Delay, DropAfter, FakeExotel, Status
 from .loopback import LoopbackServer, serve
 from .servers import serve_origin
 
-pytestmark = pytest.mark.anyio
+# A real loopback server, with real latency, timeouts and connection limits.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 #: Retries without long waits: the behaviour under test is what is retried, not the backoff.
 QUICK = RetryPolicy(initial_delay=0.01, max_delay=0.05)
@@ -90,7 +91,11 @@ async def test_more_concurrent_calls_than_connections_wait_their_turn_without_po
     fake = FakeExotel()
     fake.latency = 0.2
     # A pool wait of 0.05 s would fail every queued request if they queued inside httpx2.
-    options = {"max_connections": 5, "timeout": httpx2.Timeout(5.0, pool=0.05), "max_retries": 0}
+    options: dict[str, Any] = {
+        "max_connections": 5,
+        "timeout": httpx2.Timeout(5.0, pool=0.05),
+        "max_retries": 0,
+    }
     with anyio.fail_after(10):
         async with exotel(fake, **options) as (_, server, client):
             mapped: list[PhoneNumber] = []

@@ -71,7 +71,8 @@ async def test_an_exhausted_quota_is_announced_as_a_quota_hold() -> None:
 
         await client.phone_numbers.list("tr1")
 
-    assert [(e.seconds, e.reason) for e in events] == [(pytest.approx(30.0), "quota")]
+    assert [e.reason for e in events] == ["quota"]
+    assert events[0].seconds == pytest.approx(30.0)
 
 
 async def test_a_hold_another_process_started_is_announced_as_shared() -> None:

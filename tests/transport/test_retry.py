@@ -74,6 +74,7 @@ def test_parse_retry_after_reads_seconds_and_dates_and_rejects_nonsense(
     if expected is None:
         assert parsed is None
     else:
+        assert parsed is not None
         assert parsed == pytest.approx(expected)
         assert 0.0 <= parsed <= DAY
 

@@ -18,6 +18,7 @@ import anyio.lowlevel
 import attrs
 
 from exotel_trunking import AsyncTrunkingClient
+from exotel_trunking._transport import LocalRateLimiter
 
 #: The wall clock reads this at virtual monotonic time 0.
 EPOCH = 1_700_000_000.0
@@ -119,6 +120,7 @@ def use_virtual_time(
     requester._sleep = clock.sleep
     requester._rand = rand
     limiter = requester.limiter
+    assert isinstance(limiter, LocalRateLimiter), "a client built with its own limiter"
     limiter._clock = clock.monotonic
     limiter._sleep = clock.sleep
     limiter._rand = rand

@@ -1,0 +1,1 @@
+"""The emulator: its state, its two dialects, its served form, its command and its pytest plugin."""
