@@ -620,24 +620,17 @@ class _Application:
 
     def _trunk_found(self, trunk: Trunk) -> None:
         """Say the sid of the trunk found by name at once, then record it."""
-        sid = self.trunk_sid = self.state.trunk_sid = trunk.trunk_sid
-        self.progress.phases["trunk"].note = f"{sid} (found by name)"
-        line = (
-            f"trunk_sid: {sid} (trunk {escape(self.spec.name)} found by name; recorded in "
-            f"{escape(str(self.state_path))})"
-        )
-        if self.settings.as_json:
-            self.settings.warn(line)
-        else:
-            self.settings.console.print(line, soft_wrap=True)
-        self._record("applying")
+        self._trunk_known(trunk, "found by name")
 
     def _trunk_created(self, trunk: Trunk) -> None:
         """Say the new sid at once, then record it (before anything else is sent)."""
+        self._trunk_known(trunk, "created")
+
+    def _trunk_known(self, trunk: Trunk, how: str) -> None:
         sid = self.trunk_sid = self.state.trunk_sid = trunk.trunk_sid
-        self.progress.phases["trunk"].note = f"{sid} (created)"
+        self.progress.phases["trunk"].note = f"{sid} ({how})"
         line = (
-            f"trunk_sid: {sid} (trunk {escape(self.spec.name)} created; recorded in "
+            f"trunk_sid: {sid} (trunk {escape(self.spec.name)} {how}; recorded in "
             f"{escape(str(self.state_path))})"
         )
         if self.settings.as_json:
