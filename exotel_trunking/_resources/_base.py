@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -50,6 +50,19 @@ class Resource:
                 return record
         return None
 
+    async def _listed(
+        self, listing: Call, match: Callable[[dict[str, Any]], bool], cls: type[T], what: str
+    ) -> T:
+        """The first record of ``listing`` that ``match``es, as ``cls``.
+
+        Raises:
+            NotOnTrunkError: the listing holds no such record (``what`` names it).
+        """
+        record = await self._find(listing, match)
+        if record is None:
+            raise self._not_on_trunk(listing, what)
+        return structure(record, cls, where=listing.operation)
+
     def _not_on_trunk(self, listing: Call, what: str, hint: str = "") -> NotOnTrunkError:
         """The error for a record the trunk's listing does not hold (no API error behind it)."""
         return NotOnTrunkError(
@@ -58,6 +71,30 @@ class Resource:
             method=listing.method,
             path=self._requester.account_path + listing.path,
         )
+
+    async def _add(
+        self,
+        listing: Call,
+        body: dict[str, Any],
+        operation: str,
+        find_existing: Callable[[], Awaitable[Envelope | None]],
+    ) -> Envelope:
+        """POST ``body`` to the list ``listing``, repeated after an unknown outcome.
+
+        A repeat refused as a duplicate is answered with the record ``find_existing`` reads
+        (the first attempt had in fact added it).
+        """
+        call = Call(
+            "POST",
+            listing.path,
+            json=body,
+            repeatable=True,
+            recover=find_existing,
+            operation=operation,
+            template=listing.template,
+            trunk_sid=listing.trunk_sid,
+        )
+        return await self._requester.request(call)
 
     async def _remove(self, listing: Call, record: dict[str, Any], operation: str) -> Envelope:
         """DELETE the record of ``listing`` by its id (``?id=``); a repeat's 404 is success."""

@@ -239,10 +239,12 @@ class CredentialsResource(Resource):
     async def _credential(self, listing: Call, credential_id: str) -> SipCredential:
         """The credential ``credential_id``, by the listing (filtered by ``id``)."""
         filtered = attrs.evolve(listing, params={"id": credential_id})
-        record = await self._find(filtered, lambda r: str(r.get("id")) == credential_id)
-        if record is None:
-            raise self._not_on_trunk(listing, f"credential {credential_id}")
-        return structure(record, SipCredential, where="credentials.list")
+        return await self._listed(
+            filtered,
+            lambda r: str(r.get("id")) == credential_id,
+            SipCredential,
+            f"credential {credential_id}",
+        )
 
     async def _current(self, trunk_sid: str) -> Credentials | builtins.list[SipCredential] | None:
         """The trunk's credentials in the service's form: the digest list, or the reference pair.

@@ -56,17 +56,7 @@ class DestinationUris(Resource):
             return None
 
         body = {"destinations": [{"destination": item} for item in wanted]}
-        call = Call(
-            "POST",
-            listing.path,
-            json=body,
-            repeatable=True,
-            recover=find_existing,
-            operation="destination_uris.add",
-            template=listing.template,
-            trunk_sid=trunk_sid,
-        )
-        envelope = await self._requester.request(call)
+        envelope = await self._add(listing, body, "destination_uris.add", find_existing)
         return _created(envelope, wanted)
 
     async def update(
@@ -110,10 +100,9 @@ class DestinationUris(Resource):
         updated = decoded(envelope, DestinationUri)
         if updated is not None:
             return updated
-        record = await self._find(listing, lambda r: str(r.get("id")) == current.id)
-        if record is None:
-            raise self._not_on_trunk(listing, wanted)
-        return structure(record, DestinationUri, where="destination_uris.list")
+        return await self._listed(
+            listing, lambda r: str(r.get("id")) == current.id, DestinationUri, wanted
+        )
 
     async def remove(self, trunk_sid: str, destination: str) -> DestinationUri:
         """Remove a destination (``DELETE .../destination-uris?id=``); return it.
@@ -135,10 +124,12 @@ class DestinationUris(Resource):
 
     async def _destination(self, listing: Call, wanted: str) -> DestinationUri:
         """The trunk's destination ``wanted`` (normalised), by its listing."""
-        record = await self._find(listing, lambda r: _bare(str(r.get("destination", ""))) == wanted)
-        if record is None:
-            raise self._not_on_trunk(listing, wanted)
-        return structure(record, DestinationUri, where="destination_uris.list")
+        return await self._listed(
+            listing,
+            lambda r: _bare(str(r.get("destination", ""))) == wanted,
+            DestinationUri,
+            wanted,
+        )
 
     def iter(self, trunk_sid: str) -> AsyncIterator[DestinationUri]:
         """Iterate over a trunk's destinations, fetching each page as it is reached.

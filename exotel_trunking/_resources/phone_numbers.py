@@ -46,17 +46,7 @@ class PhoneNumbers(Resource):
                     return Envelope(request_id=None, data=record)
             return None
 
-        call = Call(
-            "POST",
-            listing.path,
-            json=body,
-            repeatable=True,
-            recover=find_existing,
-            operation="phone_numbers.map",
-            template=listing.template,
-            trunk_sid=trunk_sid,
-        )
-        envelope = await self._requester.request(call)
+        envelope = await self._add(listing, body, "phone_numbers.map", find_existing)
         return structure(
             envelope.data, PhoneNumber, where="phone_numbers.map", request_id=envelope.request_id
         )
@@ -80,10 +70,7 @@ class PhoneNumbers(Resource):
         number = normalize_phone_number(phone_number)
         if mode is None or validate_mode(mode) is None:
             raise InvalidParameterError("mode", mode, "expected 'pstn' or 'flow'")
-        record = await self._find(listing, lambda r: r.get("phone_number") == number)
-        if record is None:
-            raise self._not_on_trunk(listing, number)
-        mapped = structure(record, PhoneNumber, where="phone_numbers.list")
+        mapped = await self._mapping(listing, number)
         body = {"phone_number": number, "mode": mode}
         call = self._put(listing, mapped.id, body, "phone_numbers.update")
         envelope = await self._requester.request(call)
@@ -105,12 +92,15 @@ class PhoneNumbers(Resource):
         """
         listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
         number = normalize_phone_number(phone_number)
-        record = await self._find(listing, lambda r: r.get("phone_number") == number)
-        if record is None:
-            raise self._not_on_trunk(listing, number)
-        mapped = structure(record, PhoneNumber, where="phone_numbers.list")
-        envelope = await self._remove(listing, record, "phone_numbers.remove")
+        mapped = await self._mapping(listing, number)
+        envelope = await self._remove(listing, {"id": mapped.id}, "phone_numbers.remove")
         return decoded_or(envelope, PhoneNumber, mapped)
+
+    async def _mapping(self, listing: Call, number: str) -> PhoneNumber:
+        """The trunk's mapping of ``number`` (normalised), by its listing."""
+        return await self._listed(
+            listing, lambda r: r.get("phone_number") == number, PhoneNumber, number
+        )
 
     def iter(self, trunk_sid: str) -> AsyncIterator[PhoneNumber]:
         """Iterate over the numbers mapped to a trunk, fetching each page as it is reached.

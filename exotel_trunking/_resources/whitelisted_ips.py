@@ -40,17 +40,8 @@ class WhitelistedIps(Resource):
                     return Envelope(request_id=None, data=record)
             return None
 
-        call = Call(
-            "POST",
-            listing.path,
-            json={"ip": address, "mask": prefix},
-            repeatable=True,
-            recover=find_existing,
-            operation="whitelisted_ips.add",
-            template=listing.template,
-            trunk_sid=trunk_sid,
-        )
-        envelope = await self._requester.request(call)
+        body = {"ip": address, "mask": prefix}
+        envelope = await self._add(listing, body, "whitelisted_ips.add", find_existing)
         return structure(
             envelope.data,
             WhitelistedIp,
@@ -86,10 +77,10 @@ class WhitelistedIps(Resource):
         updated = decoded(envelope, WhitelistedIp)
         if updated is not None:
             return updated
-        record = await self._find(listing, lambda r: str(r.get("id")) == entry.id)
-        if record is None:
-            raise self._not_on_trunk(listing, f"whitelisted entry {entry.id}")
-        return structure(record, WhitelistedIp, where="whitelisted_ips.list")
+        what = f"whitelisted entry {entry.id}"
+        return await self._listed(
+            listing, lambda r: str(r.get("id")) == entry.id, WhitelistedIp, what
+        )
 
     async def remove(self, trunk_sid: str, ip: str) -> WhitelistedIp:
         """Remove a whitelisted address or range (``DELETE .../whitelisted-ips?id=``).

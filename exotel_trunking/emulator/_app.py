@@ -13,7 +13,7 @@ import functools
 import hmac
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote
 
 import attrs
@@ -31,6 +31,8 @@ __all__ = ["ApiApp"]
 Handler = Callable[["ApiApp", EmulatedRequest, str, str], EmulatedResponse]
 
 Methods = dict[str, str]
+
+R = TypeVar("R")
 
 
 @attrs.frozen(eq=False)  # hashed by identity: a routing key of the cache below
@@ -272,6 +274,11 @@ class ApiApp:
             raise EmulatedError.invalid_request("Request body must be a JSON object")
         return body
 
+    def _trunk_body(self, request: EmulatedRequest, trunk_sid: str) -> dict[str, Any]:
+        """The body of a request on the trunk ``trunk_sid``: 404 for an unknown trunk first."""
+        self._state.get_trunk(trunk_sid)
+        return self._body(request)
+
     def _page(self, request: EmulatedRequest, path: str, total: int) -> Page | None:
         if not self._envelopes.paged:
             return None
@@ -295,6 +302,20 @@ class ApiApp:
             ordered = ordered[page.offset : page.offset + page.page_size]
         items = [render(record) for record in ordered]
         return self._envelopes.listing(request.method, request_id, items, page)
+
+    def _removed(
+        self,
+        request: EmulatedRequest,
+        request_id: str,
+        trunk_sid: str,
+        remove: Callable[[str, str], R],
+        render: Callable[[R], dict[str, Any]],
+        *,
+        key: str = "id",
+    ) -> EmulatedResponse:
+        """``remove`` the trunk's record named by the query parameter ``key``; answer with it."""
+        record = remove(trunk_sid, _query_value(request, key))
+        return self._envelopes.success(request.method, request_id, render(record))
 
     # -- handlers -------------------------------------------------------------------------
 
@@ -322,8 +343,7 @@ class ApiApp:
     def _map_phone_number(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         phone_number = _required(body, "phone_number")
         record = self._state.map_phone_number(trunk_sid, phone_number, body.get("mode"))
         data = self._envelopes.phone_number(record)
@@ -332,8 +352,7 @@ class ApiApp:
     def _whitelist_ip(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         ip = _required(body, "ip")
         mask = _required(body, "mask")
         record = self._state.whitelist_ip(trunk_sid, ip, mask)
@@ -357,8 +376,7 @@ class ApiApp:
     def _add_destinations(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        items = self._items(self._body(request), "destinations", ("destination",))
+        items = self._items(self._trunk_body(request, trunk_sid), "destinations", ("destination",))
         require = self._knobs.require_whitelisted_destinations
         if require is None:
             require = self._envelopes.requires_whitelisted_destinations
@@ -380,8 +398,7 @@ class ApiApp:
     def _set_settings(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        items = self._items(self._body(request), "settings", ("name", "value"))
+        items = self._items(self._trunk_body(request, trunk_sid), "settings", ("name", "value"))
         outcomes: list[Outcome] = []
         for item in items:
             try:
@@ -435,8 +452,7 @@ class ApiApp:
     def _update_trunk(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         if body.get("trunk_name") is None and body.get("nso_code") is None:
             raise EmulatedError.missing_field("trunk_name")
         trunk = self._state.update_trunk(
@@ -457,8 +473,7 @@ class ApiApp:
     def _update_phone_number(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         phone_number = _required(body, "phone_number")
         mode = _required(body, "mode")
         record = self._state.update_phone_number(trunk_sid, _item_id(request), phone_number, mode)
@@ -469,16 +484,13 @@ class ApiApp:
     def _remove_phone_number(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        record = self._state.remove_phone_number(trunk_sid, _query_value(request, "id"))
-        return self._envelopes.success(
-            request.method, request_id, self._envelopes.phone_number(record)
-        )
+        remove, render = self._state.remove_phone_number, self._envelopes.phone_number
+        return self._removed(request, request_id, trunk_sid, remove, render)
 
     def _update_whitelisted_ip(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         ip = _required(body, "ip")
         mask = _required(body, "mask")
         record = self._state.update_whitelisted_ip(trunk_sid, _item_id(request), ip, mask)
@@ -489,16 +501,13 @@ class ApiApp:
     def _remove_whitelisted_ip(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        record = self._state.remove_whitelisted_ip(trunk_sid, _query_value(request, "id"))
-        return self._envelopes.success(
-            request.method, request_id, self._envelopes.whitelisted_ip(record)
-        )
+        remove, render = self._state.remove_whitelisted_ip, self._envelopes.whitelisted_ip
+        return self._removed(request, request_id, trunk_sid, remove, render)
 
     def _update_destination(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         if body.get("priority") is None and body.get("weight") is None:
             raise EmulatedError.missing_field("priority")
         record = self._state.update_destination(
@@ -511,10 +520,8 @@ class ApiApp:
     def _remove_destination(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        record = self._state.remove_destination(trunk_sid, _query_value(request, "id"))
-        return self._envelopes.success(
-            request.method, request_id, self._envelopes.destination(record)
-        )
+        remove, render = self._state.remove_destination, self._envelopes.destination
+        return self._removed(request, request_id, trunk_sid, remove, render)
 
     def _list_credentials(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
@@ -529,8 +536,7 @@ class ApiApp:
     def _create_credential(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         user_name = _required(body, "user_name")
         password = _required(body, "password")
         record = self._state.create_credential(
@@ -543,8 +549,7 @@ class ApiApp:
     def _update_credential(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        self._state.get_trunk(trunk_sid)
-        body = self._body(request)
+        body = self._trunk_body(request, trunk_sid)
         fields = ("user_name", "password", "friendly_name")
         changes = {name: body[name] for name in fields if name in body}
         if not changes:
@@ -557,10 +562,8 @@ class ApiApp:
     def _delete_credential(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        record = self._state.delete_credential(trunk_sid, _query_value(request, "id"))
-        return self._envelopes.success(
-            request.method, request_id, self._envelopes.credential(record)
-        )
+        remove, render = self._state.delete_credential, self._envelopes.credential
+        return self._removed(request, request_id, trunk_sid, remove, render)
 
     def _list_settings(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
@@ -572,5 +575,5 @@ class ApiApp:
     def _delete_setting(
         self, request: EmulatedRequest, request_id: str, trunk_sid: str
     ) -> EmulatedResponse:
-        record = self._state.delete_setting(trunk_sid, _query_value(request, "name"))
-        return self._envelopes.success(request.method, request_id, self._envelopes.setting(record))
+        remove, render = self._state.delete_setting, self._envelopes.setting
+        return self._removed(request, request_id, trunk_sid, remove, render, key="name")

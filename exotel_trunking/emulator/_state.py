@@ -377,9 +377,7 @@ class AccountState:
 
     def remove_phone_number(self, trunk_sid: str, number_id: str) -> PhoneNumberRecord:
         """Unmap a number (it may then be mapped anywhere); return the mapping. 404 if unknown."""
-        numbers = self.get_trunk(trunk_sid).phone_numbers
-        record = _record(numbers, number_id, "Phone number")
-        del numbers[number_id]
+        record = _pop(self.get_trunk(trunk_sid).phone_numbers, number_id, "Phone number")
         self._number_owner.pop(record.phone_number, None)
         return record
 
@@ -457,10 +455,7 @@ class AccountState:
 
     def remove_whitelisted_ip(self, trunk_sid: str, ip_id: str) -> WhitelistedIpRecord:
         """Remove a whitelist entry; return it. 404 for an unknown trunk or entry."""
-        entries = self.get_trunk(trunk_sid).whitelisted_ips
-        record = _record(entries, ip_id, "Whitelisted IP")
-        del entries[ip_id]
-        return record
+        return _pop(self.get_trunk(trunk_sid).whitelisted_ips, ip_id, "Whitelisted IP")
 
     def is_whitelisted(self, trunk_sid: str, address: str) -> bool:
         """Whether any whitelisted range of the trunk covers ``address``."""
@@ -542,10 +537,7 @@ class AccountState:
 
     def remove_destination(self, trunk_sid: str, destination_id: str) -> DestinationRecord:
         """Remove a destination; return it. 404 for an unknown trunk or destination."""
-        destinations = self.get_trunk(trunk_sid).destinations
-        record = _record(destinations, destination_id, "Destination")
-        del destinations[destination_id]
-        return record
+        return _pop(self.get_trunk(trunk_sid).destinations, destination_id, "Destination")
 
     # -- settings and credentials ---------------------------------------------------------
 
@@ -583,10 +575,7 @@ class AccountState:
 
     def delete_setting(self, trunk_sid: str, name: str) -> SettingRecord:
         """Delete a setting; return it. 404 for an unknown trunk or a setting not set."""
-        settings = self.get_trunk(trunk_sid).settings
-        record = _record(settings, name, "Setting")
-        del settings[name]
-        return record
+        return _pop(self.get_trunk(trunk_sid).settings, name, "Setting")
 
     def get_credentials(self, trunk_sid: str) -> SipCredentials | None:
         """The trunk's SIP credentials, or ``None`` if it has none yet. 404 if unknown."""
@@ -677,10 +666,7 @@ class AccountState:
 
     def delete_credential(self, trunk_sid: str, credential_id: str) -> CredentialRecord:
         """Delete a credential; return it. 404 for an unknown trunk or credential."""
-        credentials = self.get_trunk(trunk_sid).digest_credentials
-        record = _record(credentials, credential_id, "Credential")
-        del credentials[credential_id]
-        return record
+        return _pop(self.get_trunk(trunk_sid).digest_credentials, credential_id, "Credential")
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -792,6 +778,13 @@ def _record(records: dict[str, R], record_id: str, what: str) -> R:
     record = records.get(record_id)
     if record is None:
         raise EmulatedError.record_not_found(what, record_id)
+    return record
+
+
+def _pop(records: dict[str, R], record_id: str, what: str) -> R:
+    """Remove and return ``records[record_id]``, or 404 naming ``what``."""
+    record = _record(records, record_id, what)
+    del records[record_id]
     return record
 
 

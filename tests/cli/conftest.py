@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 from exotel_trunking.emulator import Emulator
 
-from .runner import KEY, SID, TOKEN, Cli, Served
+from .runner import KEY, SID, TOKEN, Cli, Served, serve
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +21,8 @@ def _served() -> Iterator[Served]:
     # New trunks get SIP credentials at once, as on an account where Exotel issues them (the
     # live service's default is none), so that the commands that show them have some.
     emulator = Emulator(KEY, TOKEN, SID, dialect="live", seed=0, issue_credentials=True)
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(emulator.serve()) as url,
-    ):
-        yield Served(emulator, url, portal)
+    with serve(emulator) as served:
+        yield served
 
 
 @pytest.fixture

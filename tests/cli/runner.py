@@ -1,21 +1,26 @@
-"""Running ``exotel-trunking`` against the emulator that ``conftest.py`` serves on 127.0.0.1.
+"""Running ``exotel-trunking`` against an emulator served on 127.0.0.1 (:func:`serve`).
 
 In process with :class:`Cli` (click's runner, configured by environment), or as the installed
-console script in a child process (:func:`script`, :func:`child_env`).
+console script in a child process (:func:`script`, :func:`child_env`; on a pseudo-terminal,
+:func:`on_terminal`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
+import subprocess
 import sys
 import sysconfig
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
-from anyio.from_thread import BlockingPortal
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from click.testing import CliRunner, Result
 
 from exotel_trunking._cli._commands import cli
@@ -32,9 +37,28 @@ class Served:
     url: str
     portal: BlockingPortal
 
-    def call(self, function: Any, *args: Any) -> Any:
+    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``function`` in the emulator's event loop thread (its state is not locked)."""
-        return self.portal.call(lambda: function(*args))
+        return self.portal.call(lambda: function(*args, **kwargs))
+
+    def trunk_sids(self) -> list[str]:
+        """The sids of the emulator's trunks, in creation order."""
+        return [t.trunk_sid for t in self.call(lambda: list(self.emulator.state.trunks))]
+
+    def numbers(self, trunk_sid: str) -> list[str]:
+        """The numbers mapped to ``trunk_sid``, in mapping order."""
+        records = self.call(self.emulator.state.phone_numbers, trunk_sid)
+        return [r.phone_number for r in records]
+
+
+@contextmanager
+def serve(emulator: Emulator) -> Iterator[Served]:
+    """Serve ``emulator`` on 127.0.0.1 from a background thread's event loop."""
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(emulator.serve()) as url,
+    ):
+        yield Served(emulator, url, portal)
 
 
 @attrs.define
@@ -84,3 +108,46 @@ def child_env(served: Served, **extra: str) -> dict[str, str]:
         "EXOTEL_BASE_URL": served.url,
         **extra,
     }
+
+
+def on_terminal(
+    args: Sequence[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[int, str]:
+    """Run the console script with ``args`` on a pseudo-terminal; its exit code and all it drew."""
+    main, terminal = os.openpty()
+    child = subprocess.Popen(
+        [script(), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+        cwd=cwd,
+    )
+    os.close(terminal)
+    try:
+        shown = read_until_closed(main, timeout=60)
+        child.wait(timeout=10)
+    finally:
+        os.close(main)
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+    return child.returncode, shown
+
+
+def read_until_closed(fd: int, *, timeout: float) -> str:
+    """Everything written to a pseudo-terminal until its last writer closes it."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")

@@ -9,59 +9,30 @@ printed while the run goes on, Ctrl-C (SIGINT), the exit codes, and the display 
 from __future__ import annotations
 
 import json
-import os
 import re
 import select
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from exotel_trunking.emulator import Emulator
 
+from .runner import KEY, SID, TOKEN, Served, child_env, on_terminal, script, serve
+
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and terminals")
 pytestmark = pytest.mark.slow  # the installed script, in child processes
-
-KEY, TOKEN, SID = "apply-key", "apply-token-s3cret", "acme"
-
-
-@attrs.define
-class Served:
-    """The served emulator and the portal whose event loop it runs in."""
-
-    emulator: Emulator
-    url: str
-    portal: BlockingPortal
-
-    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run ``function`` in the emulator's thread (its state is not locked)."""
-        return self.portal.call(lambda: function(*args, **kwargs))
-
-    def trunk_sids(self) -> list[str]:
-        return [t.trunk_sid for t in self.call(lambda: list(self.emulator.state.trunks))]
-
-    def numbers(self, trunk_sid: str) -> list[str]:
-        records = self.call(self.emulator.state.phone_numbers, trunk_sid)
-        return [r.phone_number for r in records]
 
 
 @pytest.fixture(scope="module")
 def _served() -> Iterator[Served]:
     # The reference dialect: its trunks have a SIP password, which must stay out of the state.
-    emulator = Emulator(KEY, TOKEN, SID, dialect="reference", seed=0)
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(emulator.serve()) as url,
-    ):
-        yield Served(emulator, url, portal)
+    with serve(Emulator(KEY, TOKEN, SID, dialect="reference", seed=0)) as served:
+        yield served
 
 
 @pytest.fixture
@@ -71,23 +42,8 @@ def served(_served: Served) -> Served:
     return _served
 
 
-def script() -> str:
-    name = "exotel-trunking.exe" if sys.platform == "win32" else "exotel-trunking"
-    path = Path(sysconfig.get_path("scripts")) / name
-    assert path.exists(), f"the console script is not installed at {path}"
-    return str(path)
-
-
 def environment(served: Served, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXOTEL_")}
-    env |= {
-        "EXOTEL_API_KEY": KEY,
-        "EXOTEL_API_TOKEN": TOKEN,
-        "EXOTEL_ACCOUNT_SID": SID,
-        "EXOTEL_BASE_URL": served.url,
-        "COLUMNS": "100",
-    }
-    return {**env, **extra}
+    return child_env(served, **{"COLUMNS": "100", **extra})
 
 
 def exotel(served: Served, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -279,26 +235,11 @@ def test_on_a_terminal_apply_draws_its_phases_live_and_says_when_it_is_rate_limi
     served.call(served.emulator.configure, fault_retry_after=2)
     served.call(served.emulator.script, "POST", "/trunks/*/phone-numbers", "429")
     write_spec(tmp_path / "tenant.toml", 20)
-    main, terminal = os.openpty()
-    child = subprocess.Popen(
-        [script(), "apply", "tenant.toml"],
-        stdin=subprocess.DEVNULL,
-        stdout=terminal,
-        stderr=terminal,
-        env=environment(served, TERM="xterm-256color"),
-        cwd=tmp_path,
-    )
-    os.close(terminal)
-    try:
-        shown = read_until_closed(main, timeout=60)
-        child.wait(timeout=10)
-    finally:
-        os.close(main)
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=10)
+    env = environment(served, TERM="xterm-256color")
 
-    assert child.returncode == 0, shown
+    returncode, shown = on_terminal(["apply", "tenant.toml"], env, cwd=tmp_path)
+
+    assert returncode == 0, shown
     assert "\x1b[2K" in shown  # drawn in place: lines erased and drawn again
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert re.search(r"trunk_sid: tr\w+ \(trunk tenant_a created; recorded in", text), text
@@ -332,21 +273,3 @@ def test_without_a_terminal_apply_prints_a_plain_line_per_phase(
         "credentials: read",
     ]
     assert "\x1b[" not in result.stderr + result.stdout
-
-
-def read_until_closed(fd: int, *, timeout: float) -> str:
-    """Everything written to a pseudo-terminal until its last writer closes it."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")

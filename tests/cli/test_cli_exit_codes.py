@@ -68,7 +68,7 @@ def slow(served: Served) -> Iterator[Served]:
 
 
 def mapped(served: Served, sid: str) -> set[str]:
-    return {n.phone_number for n in served.call(served.emulator.state.phone_numbers, sid)}
+    return set(served.numbers(sid))
 
 
 # -- 0, 1, 2, 3, 4 ---------------------------------------------------------------------------

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import select
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +22,7 @@ from exotel_trunking._cli._progress import (
 )
 from exotel_trunking._transport import RateLimitWait, RetryEvent
 
-from .runner import Served, child_env, script
+from .runner import Served, child_env, on_terminal
 
 
 class FakeClock:
@@ -200,46 +196,13 @@ def test_on_a_terminal_the_import_bar_says_when_it_is_rate_limited(
         sid = served.call(served.emulator.state.create_trunk, "acme_main").trunk_sid
         path = tmp_path / "numbers.csv"
         path.write_text("".join(f"+9180{50000000 + n:08d}\n" for n in range(20)), "utf-8")
-        main, terminal = os.openpty()
-        child = subprocess.Popen(
-            [script(), "numbers", "import", sid, str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=terminal,
-            stderr=terminal,
-            env=child_env(served, TERM="xterm-256color"),
-        )
-        os.close(terminal)
-        try:
-            drawn = read_until_closed(main, timeout=60)
-            child.wait(timeout=10)
-        finally:
-            os.close(main)
-            if child.poll() is None:
-                child.kill()
-                child.wait(timeout=10)
+        env = child_env(served, TERM="xterm-256color")
+        returncode, drawn = on_terminal(["numbers", "import", sid, str(path)], env)
     finally:
         served.call(lambda: served.emulator.reset(knobs=True))
-    assert child.returncode == 0, drawn
+    assert returncode == 0, drawn
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
     assert "rate-limited, resuming in 2 s" in text  # drawn while held, counting down
     assert "retrying: 1 request in the last 10 s (429)" in text
     assert "20 created · 0 exist · 0 invalid · 0 failed" in text
     assert "held back by the rate limit once (2 s)" in text
-
-
-def read_until_closed(fd: int, *, timeout: float) -> str:
-    """Everything written to a pseudo-terminal until its last writer closes it."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")

@@ -12,6 +12,7 @@ import respx
 
 from exotel_trunking import (
     APIConnectionError,
+    AsyncTrunkingClient,
     ConflictError,
     NotFoundError,
     ResponseDecodeError,
@@ -260,11 +261,14 @@ def live_emulator() -> Emulator:
 FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01)
 
 
+def retrying_client(emulator: Emulator) -> AsyncTrunkingClient:
+    """A client of ``emulator`` that repeats a failed call up to three times, at once."""
+    return wire.make_client(None, transport=emulator.transport(), retry=FAST, max_retries=3)
+
+
 async def test_create_is_not_repeated_after_an_unknown_outcome_and_the_error_says_so() -> None:
     emulator = live_emulator()
-    async with wire.make_client(
-        None, transport=emulator.transport(), retry=FAST, max_retries=3
-    ) as client:
+    async with retrying_client(emulator) as client:
         sid = (await client.trunks.create("tenant")).trunk_sid
         emulator.script("POST", "/trunks/*/credentials", "drop_after")
         with pytest.raises(APIConnectionError) as caught:
@@ -283,9 +287,7 @@ async def test_create_is_not_repeated_after_an_unknown_outcome_and_the_error_say
 
 async def test_rotate_is_repeated_after_an_unknown_outcome_and_returns_the_password_set() -> None:
     emulator = live_emulator()
-    async with wire.make_client(
-        None, transport=emulator.transport(), retry=FAST, max_retries=3
-    ) as client:
+    async with retrying_client(emulator) as client:
         sid = (await client.trunks.create("tenant")).trunk_sid
         created = await client.credentials.create(sid, "voicebot")
         emulator.script("PUT", "/trunks/*/credentials/*", "drop_after")
@@ -299,9 +301,7 @@ async def test_rotate_is_repeated_after_an_unknown_outcome_and_returns_the_passw
 
 async def test_delete_whose_first_attempt_was_applied_returns_the_deleted_credential() -> None:
     emulator = live_emulator()
-    async with wire.make_client(
-        None, transport=emulator.transport(), retry=FAST, max_retries=3
-    ) as client:
+    async with retrying_client(emulator) as client:
         sid = (await client.trunks.create("tenant")).trunk_sid
         created = await client.credentials.create(sid, "voicebot")
         emulator.script("DELETE", "/trunks/*/credentials", "drop_after")

@@ -37,14 +37,26 @@ def make_client(
     return client
 
 
+def exotel_with_trunk(answer: Status | None = None) -> FakeExotel:
+    """A fake Exotel with the trunk ``tr1``; the next listing of its numbers gets ``answer``."""
+    fake = FakeExotel()
+    fake.add_trunk("tr1")
+    if answer is not None:
+        fake.script("GET", "phone-numbers", answer)
+    return fake
+
+
+def too_many(retry_after: int) -> Status:
+    """A 429 whose ``Retry-After`` says ``retry_after`` seconds."""
+    return Status(429, (("Retry-After", str(retry_after)),))
+
+
 def _list_body() -> bytes:
     return b'{"request_id": "q", "response": {"status": "success", "code": 200, "data": []}}'
 
 
 async def test_a_429_seen_by_many_tasks_is_announced_once_with_its_retry_after() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, (("Retry-After", "42"),)))
+    fake = exotel_with_trunk(too_many(42))
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock, events)
@@ -60,11 +72,9 @@ async def test_a_429_seen_by_many_tasks_is_announced_once_with_its_retry_after()
 
 
 async def test_an_exhausted_quota_is_announced_as_a_quota_hold() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
     reset = str(int(EPOCH + T0 + 30))
     quota = (("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", reset))
-    fake.script("GET", "phone-numbers", Status(200, quota, body=_list_body()))
+    fake = exotel_with_trunk(Status(200, quota, body=_list_body()))
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock, events)
@@ -76,8 +86,7 @@ async def test_an_exhausted_quota_is_announced_as_a_quota_hold() -> None:
 
 
 async def test_a_hold_another_process_started_is_announced_as_shared() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
+    fake = exotel_with_trunk()
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
         limiter = LocalRateLimiter(None, clock=clock.monotonic, sleep=clock.sleep)
@@ -92,9 +101,7 @@ async def test_a_hold_another_process_started_is_announced_as_shared() -> None:
 
 
 async def test_a_derived_client_shares_the_announcement_of_a_hold() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, (("Retry-After", "5"),)))
+    fake = exotel_with_trunk(too_many(5))
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock, events)
@@ -108,14 +115,12 @@ async def test_a_derived_client_shares_the_announcement_of_a_hold() -> None:
 
 
 async def test_a_second_hold_after_the_first_ended_is_announced_again() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, (("Retry-After", "3"),)))
+    fake = exotel_with_trunk(too_many(3))
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
         client = make_client(fake, clock, events)
         await client.phone_numbers.list("tr1")
-        fake.script("GET", "phone-numbers", Status(429, (("Retry-After", "4"),)))
+        fake.script("GET", "phone-numbers", too_many(4))
         await client.phone_numbers.list("tr1")
 
     assert [(e.seconds, e.reason) for e in events] == [(3.0, "429"), (4.0, "429")]
