@@ -277,7 +277,10 @@ class Bulk:
                 else ``"failed"`` with its error). This remembers every distinct number (about
                 30 bytes each; see :meth:`stream_phone_numbers`). Pass ``False`` for input you
                 know to be free of duplicates: nothing is remembered, and a duplicate is sent
-                again and comes back ``"exists"`` (the API answers 409).
+                again and comes back ``"exists"`` (the API answers 409). Two copies of one
+                number in flight at once can then race: where the service cannot say which
+                trunk holds a number (the reference API), the copy whose 409 arrives before
+                the other's answer may be reported ``"failed"`` as mapped elsewhere.
 
         Raises:
             InvalidParameterError: for a bad ``trunk_sid``, ``mode`` or ``concurrency``,

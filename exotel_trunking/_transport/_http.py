@@ -439,7 +439,7 @@ class Requester:
         if reason != "429":  # a 429's retry is logged already, with its wait
             logger.info("rate-limited (%s): requests held back for %.1fs", reason, seconds)
         if self._on_rate_limit_wait is not None:
-            self._on_rate_limit_wait(RateLimitWait(seconds, reason, request_id))
+            _tell(self._on_rate_limit_wait, RateLimitWait(seconds, reason, request_id))
 
     async def _exchange(
         self, client: httpx2.AsyncClient, request: httpx2.Request, call: Call, path: str
@@ -551,9 +551,8 @@ class Requester:
             },
         )
         if self._on_retry is not None:
-            self._on_retry(
-                RetryEvent(call.method, path, attempt, delay, failed.reason, status, request_id)
-            )
+            event = RetryEvent(call.method, path, attempt, delay, failed.reason, status, request_id)
+            _tell(self._on_retry, event)
 
     def _final_error(
         self, call: Call, failed: _Failed, attempts: int, reasons: list[str]
@@ -571,6 +570,18 @@ class Requester:
         exc = cls(message, method=call.method, path=path, attempts=attempts)
         exc.__cause__ = error
         return exc
+
+
+def _tell(hook: Callable[[Any], object], event: object) -> None:
+    """Call a user's hook; its failure is logged, never the call's.
+
+    A hook runs in the middle of a call (a hold can start after a POST was applied): an
+    error of a progress display must not turn an applied change into a failure.
+    """
+    try:
+        hook(event)
+    except Exception:
+        logger.exception("the %s hook raised; the call goes on", type(event).__name__)
 
 
 def _request_id(error: Exception) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from exotel_trunking import AsyncTrunkingClient, RateLimitWait
 from exotel_trunking._transport import LocalRateLimiter
 
-from .fakeapi import ACCOUNT, FakeExotel, Status
+from .fakeapi import ACCOUNT, Delay, FakeExotel, Status
 from .virtual_time import EPOCH, VirtualTime, use_virtual_time, virtual_time
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +124,38 @@ async def test_a_second_hold_after_the_first_ended_is_announced_again() -> None:
         await client.phone_numbers.list("tr1")
 
     assert [(e.seconds, e.reason) for e in events] == [(3.0, "429"), (4.0, "429")]
+
+
+# A hook that raises must not fail the call it reports on.
+
+
+def _broken_display(event: object) -> None:
+    raise RuntimeError("progress display broke")
+
+
+async def test_a_raising_hold_hook_after_an_applied_create_still_returns_the_trunk(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The quota runs out on the answer of a create that was applied: the hold starts after it.
+    fake = FakeExotel()
+    quota = (("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", str(int(EPOCH + T0 + 30))))
+    fake.script("POST", "trunks", Delay(0.0, headers=quota))
+    async with virtual_time(T0) as clock:
+        client = make_client(fake, clock, [])
+        client._requester._on_rate_limit_wait = _broken_display
+
+        trunk = await client.trunks.create("acme")
+
+    assert list(fake.trunks) == [trunk.trunk_sid]
+    assert any("RateLimitWait hook raised" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_raising_retry_hook_does_not_stop_the_retry() -> None:
+    fake = exotel_with_trunk(Status(503))
+    async with virtual_time(T0) as clock:
+        client = make_client(fake, clock, [], on_retry=_broken_display)
+
+        numbers = await client.phone_numbers.list("tr1")
+
+    assert numbers == []
+    assert [seen.outcome for seen in fake.seen] == ["503", "200"]
