@@ -313,7 +313,8 @@ def run(quick: bool, out: Path) -> Section:
     section.notes.append(
         "Growth = (figure at the larger N - figure at the smaller N) / the extra numbers. "
         "Every number in the input is distinct, so the default form remembers each one (an int "
-        "key in an `array('Q')` hash set, 10-15 bytes per number, up to 25 while it grows); "
+        "key and the index of its first occurrence in two `array('Q')`, 20-30 bytes per "
+        "number, up to 50 while they grow); "
         "`deduplicate=False` remembers nothing per number."
     )
     section.plots.append(_plot(results, settings.sizes, out))
