@@ -28,6 +28,7 @@ from ._exceptions import (
     PartialFailureError,
 )
 from ._models import Credentials, DestinationUri, PhoneNumber, SipCredential, Trunk, WhitelistedIp
+from ._resources.trunk_maps import _same_number
 from ._telemetry import provision_phase
 from ._validation import (
     _Redacted,
@@ -120,13 +121,17 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 #: What an environment variable's name may be (POSIX's portable names).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: The names shown in an error: the usual capitals. Any other may be a password typed into
+#: ``password_env`` by mistake, and is not shown.
+_SHOWN_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def _env_name(value: str | None) -> str | None:
     if value is not None and (not isinstance(value, str) or not _ENV_NAME.fullmatch(value)):
+        # Not a variable's name: perhaps the password itself, typed in the wrong place.
         raise InvalidParameterError(
             "password_env",
-            value,
+            _Redacted(),
             "expected the name of an environment variable: letters, digits and _, not "
             "starting with a digit",
         )
@@ -171,15 +176,23 @@ class CredentialSpec:
         """
         if self.password_env is None:
             return None
-        value = (os.environ if environ is None else environ).get(self.password_env)
+        name = self.password_env
+        shown = _SHOWN_ENV_NAME.fullmatch(name) is not None
+        value = (os.environ if environ is None else environ).get(name)
         if not value:
+            variable = (
+                name
+                if shown
+                else "named by password_env (not shown: a name not in capitals may be a "
+                "password typed there by mistake)"
+            )
             raise InvalidParameterError(
                 "password_env",
-                self.password_env,
-                f"the environment variable {self.password_env}, which holds the password of "
+                name if shown else _Redacted(),
+                f"the environment variable {variable}, which holds the password of "
                 f"{self.user_name!r}, is not set",
             )
-        return validate_password(value, f"${self.password_env}")
+        return validate_password(value, f"${name}" if shown else "$<password_env>")
 
 
 #: The keys of a credential given as a mapping.
@@ -304,12 +317,18 @@ class Changes:
         failed: ``(item, error)`` pairs for the items that could not be added (or removed).
         removed: Items on the trunk that the spec does not list, removed (or to remove);
             only with ``prune=True``.
+        updated: Items in place whose settings were (or would be) brought to the spec's: a
+            number whose mode differs. Also counted in ``existing``.
+        unreadable: Items the trunk lists in a form that could not be read as a spec names
+            items (normalised): never removed by ``prune``, left for you to look at.
     """
 
     created: list[str] = attrs.Factory(list)
     existing: list[str] = attrs.Factory(list)
     failed: list[tuple[str, Exception]] = attrs.Factory(list)
     removed: list[str] = attrs.Factory(list)
+    updated: list[str] = attrs.Factory(list)
+    unreadable: list[str] = attrs.Factory(list)
 
     @classmethod
     def from_bulk(cls, result: BulkResult[Any], label: Any) -> Changes:
@@ -336,6 +355,9 @@ class ProvisionReport:
         trunk_sid: The trunk's sid (``None`` in a plan that would create the trunk).
         trunk_created: Whether the trunk was (or would be) created.
         trunk_found: Whether the trunk was found by its name (no sid was given).
+        trunk_name_unchecked: In a plan for a new trunk: the service cannot list trunks, so
+            whether one has the name already is unknown (creating it would then fail: pass
+            its sid).
         trunk: The trunk's record, when this call created it or found it by name.
         prune: Whether what the spec does not list was (or would be) removed.
         numbers: What happened to the numbers.
@@ -362,6 +384,7 @@ class ProvisionReport:
     trunk_sid: str | None = None
     trunk_created: bool = False
     trunk_found: bool = False
+    trunk_name_unchecked: bool = False
     trunk: Trunk | None = None
     prune: bool = False
     numbers: Changes = attrs.Factory(Changes)
@@ -382,9 +405,14 @@ class ProvisionReport:
 
     @property
     def changed(self) -> bool:
-        """Whether anything was (or would be) created or removed; re-sending the alias is not."""
+        """Whether anything was (or would be) created, updated or removed.
+
+        Re-sending the alias is not a change.
+        """
         parts = self._parts()
-        return self.trunk_created or any(part.created or part.removed for part in parts)
+        return self.trunk_created or any(
+            part.created or part.removed or part.updated for part in parts
+        )
 
     @property
     def generated_credentials(self) -> list[SipCredential]:
@@ -454,9 +482,13 @@ class _Steps:
                 await told
 
 
-def _bare(destination: str) -> str:
-    text = destination.lower()
-    return text[4:] if text.startswith("sip:") else text
+def _destination_label(destination: str) -> str:
+    """A destination the service answered with, named as the spec names it where possible."""
+    try:
+        return normalize_destination(destination)
+    except InvalidParameterError:
+        text = destination.lower()
+        return text[4:] if text.startswith("sip:") else text
 
 
 #: What ``GET /trunks`` answers where the service has no such operation (the reference's):
@@ -476,6 +508,15 @@ class _Current:
     ips: dict[str, WhitelistedIp] = attrs.Factory(dict)
     destinations: dict[str, DestinationUri] = attrs.Factory(dict)
     credentials: dict[str, SipCredential] | None = None
+    #: Per part, the items listed in a form that could not be normalised (never pruned).
+    unreadable: dict[str, list[str]] = attrs.Factory(dict)
+
+    def keep(self, part: str, key: str | None, raw: str, record: Any) -> None:
+        """Keep ``record`` of ``part`` under ``key``; without one, note ``raw`` as unreadable."""
+        if key is None:
+            self.unreadable.setdefault(part, []).append(raw)
+        else:
+            getattr(self, part).setdefault(key, record)
 
 
 #: The report's parts, and for each: the client's resource, its path part, the operation
@@ -529,16 +570,19 @@ async def provision(
         sid = trunk.trunk_sid
     if not report.trunk_created:  # a new trunk has nothing to read (nor to prune)
         await steps.started("read")
-        current = await _read(client, sid, read_credentials=bool(spec.credentials) or prune)
+        if prune and not report.trunk_found:
+            await _check_trunk_name(client, sid, spec.name)
+        current = await _read(client, sid, spec, read_credentials=bool(spec.credentials) or prune)
         await steps.finished("read")
     if dry_run:
         _plan(report, current)
         return report
+    _note_unreadable(report, current)
     await _apply_numbers(
         client,
         sid,
         spec.numbers,
-        set(current.numbers),
+        current.numbers,
         report=report,
         concurrency=concurrency,
         steps=steps,
@@ -610,6 +654,7 @@ async def _trunk_by_name(
             report.trunk_created = True
     if trunk is None:
         report.trunk_created = True
+        report.trunk_name_unchecked = not listable
         return None
     report.trunk, report.trunk_sid = trunk, trunk.trunk_sid
     report.trunk_found = not report.trunk_created
@@ -619,6 +664,28 @@ async def _trunk_by_name(
             await handed
     await steps.finished("trunk", trunk=trunk)
     return trunk
+
+
+async def _check_trunk_name(client: AsyncTrunkingClient, sid: str, name: str) -> None:
+    """Refuse to prune a trunk named otherwise than the spec, where the service says its name.
+
+    Raises:
+        InvalidParameterError: the trunk ``sid`` is named otherwise than ``name``.
+    """
+    try:
+        trunk = await client.trunks.get(sid)
+    except APIStatusError as error:
+        if error.status_code not in _CANNOT_LIST:
+            raise
+        return  # the service cannot say (or the trunk is gone: reading it will say so)
+    if trunk.trunk_name != name:
+        raise InvalidParameterError(
+            "trunk_sid",
+            sid,
+            f"is the trunk named {trunk.trunk_name!r}, not the spec's {name!r}: pruning it "
+            "would remove what another spec put there; nothing was changed. Give the sid of "
+            f"the trunk named {name!r}, or the spec the name {trunk.trunk_name!r}",
+        )
 
 
 def _name_taken(error: ConflictError, name: str, *, listable: bool) -> ConflictError:
@@ -640,17 +707,54 @@ def _name_taken(error: ConflictError, name: str, *, listable: bool) -> ConflictE
     )
 
 
-async def _read(client: AsyncTrunkingClient, sid: str, *, read_credentials: bool) -> _Current:
-    current = _Current(
-        numbers={n.phone_number: n for n in await client.phone_numbers.list(sid)},
-        ips={w.cidr: w for w in await client.whitelisted_ips.list(sid)},
-        destinations={_bare(d.destination): d for d in await client.destination_uris.list(sid)},
-    )
+async def _read(
+    client: AsyncTrunkingClient, sid: str, spec: TrunkSpec, *, read_credentials: bool
+) -> _Current:
+    """What the trunk has, each item keyed in the form the spec gives it (normalised).
+
+    A listed item that cannot be normalised goes to ``unreadable``: it is never pruned.
+    """
+    current = _Current()
+    wanted = [n.phone_number for n in spec.numbers]
+    for number in await client.phone_numbers.list(sid):
+        key = _normalized(lambda raw: _listed_number(raw, wanted), number.phone_number)
+        current.keep("numbers", key, number.phone_number, number)
+    for ip in await client.whitelisted_ips.list(sid):
+        key = _normalized(_listed_ip, ip.cidr)
+        current.keep("ips", key, ip.cidr, ip)
+    for destination in await client.destination_uris.list(sid):
+        raw = destination.destination
+        key = _normalized(normalize_destination, raw)
+        current.keep("destinations", key, raw, destination)
     if read_credentials:
         found = await _trunk_credentials(client, sid)
         if isinstance(found, list):
             current.credentials = {c.user_name: c for c in found}
     return current
+
+
+def _normalized(normalize: Callable[[str], str | None], raw: str) -> str | None:
+    """``normalize(raw)``, or ``None`` where it cannot be read."""
+    try:
+        return normalize(raw)
+    except InvalidParameterError:
+        return None
+
+
+def _listed_number(raw: str, wanted: Sequence[str]) -> str | None:
+    """A listed number in E.164 form, or ``None`` for one that cannot be read.
+
+    A number the service lists in a national form (``919876543210``) is the spec's number it
+    names, if any.
+    """
+    try:
+        return normalize_phone_number(raw)
+    except InvalidParameterError:
+        return next((number for number in wanted if _same_number(raw, number)), None)
+
+
+def _listed_ip(raw: str) -> str:
+    return "{}/{}".format(*parse_ip(raw, None, public=False))
 
 
 async def _trunk_credentials(
@@ -671,15 +775,35 @@ def _plan(report: ProvisionReport, current: _Current) -> None:
     spec = report.spec
     numbers = [n.phone_number for n in spec.numbers]
     report.numbers.created = _split(numbers, set(current.numbers), report.numbers)
+    report.numbers.updated = [n.phone_number for n in _mode_changes(spec.numbers, current.numbers)]
     report.ips.created = _split(spec.ips, set(current.ips), report.ips)
     destinations = set(current.destinations)
     report.destinations.created = _split(spec.destinations, destinations, report.destinations)
     users = [c.user_name for c in spec.credentials]
     have = set(current.credentials or ())
     report.sip_credentials.created = _split(users, have, report.sip_credentials)
+    _note_unreadable(report, current)
     if report.prune:
         for removal in _removals(spec, current):
             getattr(report, removal.part).removed.append(removal.item)
+
+
+def _note_unreadable(report: ProvisionReport, current: _Current) -> None:
+    for part, items in current.unreadable.items():
+        getattr(report, part).unreadable.extend(items)
+
+
+def _mode_changes(
+    numbers: Sequence[NumberSpec], have: Mapping[str, PhoneNumber]
+) -> list[NumberSpec]:
+    """The spec's numbers in place whose listed mode is another than the spec gives."""
+    return [
+        number
+        for number in numbers
+        if number.mode is not None
+        and number.phone_number in have
+        and have[number.phone_number].mode not in (None, number.mode)
+    ]
 
 
 def _removals(spec: TrunkSpec, current: _Current) -> list[_Removal]:
@@ -818,7 +942,7 @@ async def _apply_numbers(
     client: AsyncTrunkingClient,
     sid: str,
     numbers: tuple[NumberSpec, ...],
-    have: set[str],
+    have: Mapping[str, PhoneNumber],
     *,
     report: ProvisionReport,
     concurrency: int,
@@ -841,6 +965,13 @@ async def _apply_numbers(
         ) as stream:
             result: BulkResult[PhoneNumber] = await collect(stream, settled)
         _merge(report.numbers, Changes.from_bulk(result, lambda o: str(o.item)))
+    for number in _mode_changes(numbers, have):
+        try:
+            await client.phone_numbers.update(sid, number.phone_number, mode=str(number.mode))
+        except ExotelError as error:
+            report.numbers.failed.append((number.phone_number, error))
+        else:
+            report.numbers.updated.append(number.phone_number)
     await steps.finished("numbers", report.numbers)
 
 
@@ -901,7 +1032,7 @@ async def _add_destinations(
     except ExotelError as error:
         report.destinations.failed.extend((item, error) for item in missing)
     else:
-        report.destinations.created.extend(_bare(d.destination) for d in created)
+        report.destinations.created.extend(_destination_label(d.destination) for d in created)
 
 
 def _is_conflict(error: APIStatusError) -> bool:

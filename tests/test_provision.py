@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from exotel_trunking._provision import (
     ProvisionReport,
     TrunkSpec,
 )
-from exotel_trunking.emulator import Emulator
+from exotel_trunking.emulator import Emulator, _dialects
 
 pytestmark = pytest.mark.anyio
 
@@ -652,3 +653,181 @@ def test_spec_credentials_are_user_names_or_specs_and_repeats_collapse() -> None
     spec = TrunkSpec("t", credentials=["agent", CredentialSpec("agent"), {"user_name": "pbx"}])
     assert spec.credentials == (CredentialSpec("agent"), CredentialSpec("pbx"))
     assert spec.credentials[0].generated
+
+
+# -- prune reads listed items as the spec names them -----------------------------------------
+
+
+def _listing_as(
+    monkeypatch: pytest.MonkeyPatch, kind: str, field: str, form: Callable[[str], str]
+) -> None:
+    """Make the live emulator list every ``kind`` record's ``field`` in another ``form``."""
+    original = getattr(_dialects.LiveEnvelopes, kind)
+
+    def listed(self: _dialects.LiveEnvelopes, record: Any) -> dict[str, Any]:
+        data: dict[str, Any] = original(self, record)
+        return {**data, field: form(data[field])}
+
+    monkeypatch.setattr(_dialects.LiveEnvelopes, kind, listed)
+
+
+@LIVE
+async def test_prune_keeps_a_spec_number_the_service_lists_without_its_plus(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = TrunkSpec("tenant_a", numbers=[NUMBERS[0]])
+    sid = (await client.provision(spec)).trunk_sid or ""
+    _listing_as(monkeypatch, "phone_number", "phone_number", lambda n: n.lstrip("+"))
+
+    plan = await client.provision(spec, prune=True, dry_run=True)
+    report = await client.provision(spec, prune=True)
+
+    for done in (plan, report):
+        assert (done.numbers.existing, done.numbers.removed) == ([NUMBERS[0]], [])
+        assert not done.changed
+    assert [n.phone_number for n in emulator.state.phone_numbers(sid)] == [NUMBERS[0]]
+
+
+@LIVE
+async def test_prune_keeps_a_udp_destination_the_service_lists_with_its_transport(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = TrunkSpec("tenant_a", destinations=["pbx.example.com:5060"])
+    sid = (await client.provision(spec)).trunk_sid or ""
+    _listing_as(monkeypatch, "destination", "destination", lambda d: f"{d};transport=udp")
+
+    report = await client.provision(spec, prune=True)
+
+    assert report.destinations.existing == ["pbx.example.com:5060"]
+    assert report.destinations.removed == []
+    assert len(emulator.state.destinations(sid)) == 1
+
+
+@LIVE
+async def test_prune_never_removes_a_listed_number_it_cannot_read_and_reports_it(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = TrunkSpec("tenant_a", numbers=[NUMBERS[0]])
+    sid = (await client.provision(spec)).trunk_sid or ""
+    await client.phone_numbers.map(sid, EXTRA_NUMBER)
+    # Without "+", a number the spec does not list cannot be told apart from a national form.
+    _listing_as(monkeypatch, "phone_number", "phone_number", lambda n: n.lstrip("+"))
+
+    plan = await client.provision(spec, prune=True, dry_run=True)
+    report = await client.provision(spec, prune=True)
+
+    for done in (plan, report):
+        assert done.numbers.unreadable == [EXTRA_NUMBER.lstrip("+")]
+        assert done.numbers.removed == []
+    assert report.ok
+    assert len(emulator.state.phone_numbers(sid)) == 2
+
+
+async def test_prune_with_the_spec_naming_the_same_items_in_other_forms_removes_nothing(
+    client: AsyncTrunkingClient,
+) -> None:
+    first = TrunkSpec(
+        "tenant_a",
+        numbers=["+919876543210"],
+        ips=["203.0.113.5/32", "198.51.100.0/24"],
+        destinations=["sip:PBX.Example.com:5061;transport=TLS", "203.0.113.5:5061;transport=tls"],
+    )
+    sid = (await client.provision(first)).trunk_sid
+    second = TrunkSpec(
+        "tenant_a",
+        numbers=["+91 98765-43210"],
+        ips=["203.0.113.5", "198.51.100.0/24"],
+        destinations=["pbx.example.com:5061;transport=tls", "SIP:203.0.113.5:5061;transport=TLS"],
+        trunk_sid=sid,
+    )
+
+    plan = await client.provision(second, prune=True, dry_run=True)
+    report = await client.provision(second, prune=True)
+
+    assert not plan.changed
+    for part in (report.numbers, report.ips, report.destinations):
+        assert part.removed == []
+    assert report.ok
+    assert not report.changed
+
+
+@LIVE
+async def test_prune_refuses_a_trunk_named_otherwise_than_the_spec_before_sending_anything(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    other = await client.trunks.create("tenant_b")
+    await client.phone_numbers.map(other.trunk_sid, EXTRA_NUMBER)
+    sent = len(emulator.requests)
+
+    for dry_run in (True, False):
+        with pytest.raises(InvalidParameterError, match="'tenant_b', not the spec's 'tenant_a'"):
+            await client.provision(tenant(), trunk_sid=other.trunk_sid, prune=True, dry_run=dry_run)
+
+    assert posts(emulator, sent) == []
+    assert [n.phone_number for n in emulator.state.phone_numbers(other.trunk_sid)] == [EXTRA_NUMBER]
+
+
+# -- modes, names, secrets --------------------------------------------------------------------
+
+
+@LIVE
+async def test_a_number_mapped_in_another_mode_is_updated_to_the_specs_mode(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    pstn = TrunkSpec("tenant_a", numbers=[NumberSpec(NUMBERS[0], "pstn")])
+    sid = (await client.provision(pstn)).trunk_sid or ""
+    flow = TrunkSpec("tenant_a", numbers=[NumberSpec(NUMBERS[0], "flow")])
+
+    plan = await client.provision(flow, dry_run=True)
+    assert (plan.numbers.updated, plan.changed) == ([NUMBERS[0]], True)
+    assert emulator.state.phone_numbers(sid)[0].mode == "pstn"  # a plan changes nothing
+
+    report = await client.provision(flow)
+    assert report.ok
+    assert (report.numbers.updated, report.numbers.existing) == ([NUMBERS[0]], [NUMBERS[0]])
+    assert report.changed
+    assert [n.mode for n in await client.phone_numbers.list(sid)] == ["flow"]
+    assert not (await client.provision(flow)).changed
+    # A spec that gives no mode leaves the mapping's as it is.
+    assert not (await client.provision(TrunkSpec("tenant_a", numbers=[NUMBERS[0]]))).changed
+
+
+@LIVE
+async def test_two_trunks_of_the_specs_name_stop_provision_naming_both_sids(
+    client: AsyncTrunkingClient, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await client.trunks.create("tenant_a")
+    second = await client.trunks.create("tenant_b")
+    # The listing names both "tenant_a" (a name the service should keep unique).
+    _listing_as(monkeypatch, "trunk", "trunk_name", lambda _: "tenant_a")
+    sent = len(emulator.requests)
+
+    with pytest.raises(ConflictError, match="pass the sid") as raised:
+        await client.provision(tenant())
+
+    assert first.trunk_sid in str(raised.value)
+    assert second.trunk_sid in str(raised.value)
+    assert posts(emulator, sent) == []
+
+
+async def test_a_dry_run_says_a_new_trunks_name_is_unchecked_where_trunks_cannot_be_listed(
+    client: AsyncTrunkingClient, emulator: Emulator
+) -> None:
+    plan = await client.provision(tenant(), dry_run=True)
+    assert plan.trunk_created
+    assert plan.trunk_name_unchecked == (emulator.dialect == "reference")
+
+
+def test_a_password_typed_into_password_env_is_never_shown() -> None:
+    secret = "S3cret-value-123"
+    with pytest.raises(InvalidParameterError, match="password_env=<redacted>") as raised:
+        TrunkSpec("t", credentials=[{"user_name": "pbx", "password_env": secret}])
+    assert secret not in str(raised.value)
+
+    # A password that happens to look like a variable's name: the variable is unset.
+    looks_like_a_name = "MySecretPassw0rd"
+    credential = CredentialSpec("pbx", password_env=looks_like_a_name)
+    with pytest.raises(InvalidParameterError, match="is not set") as unset:
+        credential.password({})
+    assert looks_like_a_name not in str(unset.value)
+    assert "<redacted>" in str(unset.value)

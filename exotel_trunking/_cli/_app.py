@@ -243,10 +243,13 @@ def _trunk_not_found(error: BaseException) -> bool:
 
 
 def _trunk_conflict(error: BaseException) -> bool:
-    """A 409 to creating a trunk: the name is taken (a 409 for an item is the item's)."""
+    """A 409 to creating a trunk (the name is taken), or two trunks found of one name.
+
+    A 409 for an item is the item's.
+    """
     return (
         isinstance(error, ConflictError)
-        and error.method == "POST"
+        and error.method in ("POST", "GET")
         and error.path.rstrip("/").endswith("/trunks")
     )
 

@@ -67,6 +67,7 @@ def report_data(report: ProvisionReport, *, show_password: bool = False) -> dict
         "trunk_sid": report.trunk_sid,
         "trunk_created": report.trunk_created,
         "trunk_found": report.trunk_found,
+        "trunk_name_unchecked": report.trunk_name_unchecked,
         "prune": report.prune,
         "changed": report.changed,
         "ok": report.ok,
@@ -87,6 +88,8 @@ def _changes_data(changes: Changes) -> dict[str, Any]:
         "created": changes.created,
         "existing": changes.existing,
         "removed": changes.removed,
+        "updated": changes.updated,
+        "unreadable": changes.unreadable,
         "failed": [_failure_data(item, error) for item, error in changes.failed],
     }
 
@@ -192,6 +195,13 @@ def _print_counts(console: Console, report: ProvisionReport) -> None:
     if report.dry_run:
         which = "a new trunk" if report.trunk_created else f"trunk {report.trunk_sid}{found}"
         console.print(f"[bold]Plan for {which} ({escape(report.spec.name)})[/]")
+        if report.trunk_name_unchecked:
+            console.print(
+                f"a new trunk, unless one is named {escape(report.spec.name)} already: the API "
+                "cannot list trunks to tell; if one is, pass its sid (--trunk-sid, or trunk_sid "
+                "in the spec)",
+                soft_wrap=True,
+            )
     else:
         console.print(f"[bold]Provisioning report for trunk {escape(report.spec.name)}[/]")
         console.print(f"trunk_sid: {report.trunk_sid}{found}")
@@ -283,10 +293,10 @@ def _print_alias(console: Console, report: ProvisionReport) -> None:
 
 
 def _print_planned(console: Console, report: ProvisionReport) -> None:
-    """A plan's additions (``+``) and removals (``-``); a report's removals."""
+    """A plan's additions (``+``); updates (``~``) and removals (``-``); unreadable items."""
     for part in _PARTS:
         changes: Changes = getattr(report, part)
-        marks = [("[red]-[/]", changes.removed)]
+        marks = [("[yellow]~[/]", changes.updated), ("[red]-[/]", changes.removed)]
         if report.dry_run:
             marks.insert(0, ("[green]+[/]", changes.created))
         for mark, items in marks:
@@ -295,6 +305,12 @@ def _print_planned(console: Console, report: ProvisionReport) -> None:
             if len(items) > _LISTED:
                 more = f"{len(items) - _LISTED} more {_ROW.get(part, part)}"
                 console.print(f"  {mark} ... and {more} (--json)")
+        for item in changes.unreadable:
+            console.print(
+                f"  [yellow]?[/] {_ITEM[part]} {escape(item)}: listed in a form that cannot be "
+                "read, left as it is (never pruned)",
+                soft_wrap=True,
+            )
 
 
 @click.command("apply")
@@ -374,6 +390,7 @@ def apply(
             recorded=recorded,
             spec_path=spec,
             state_path=state_path,
+            name=wanted.name,
         )
     except StateFileError as error:
         settings.fail(error)

@@ -483,13 +483,26 @@ def iter_rows(rows: list[Row]) -> Iterator[dict[str, Any]]:
 
 
 def _write(path: str, rows: list[Row]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        if path.lower().endswith(".json"):
-            json.dump(list(iter_rows(rows)), out, indent=2)
-            return
-        writer = csv.DictWriter(out, fieldnames=_FIELDS)
-        writer.writeheader()
-        writer.writerows(iter_rows(rows))
+    """Write the rows to ``path`` atomically: a temporary file beside it, synced, then a rename.
+
+    An interrupted write leaves the previous file whole, never half of the new one.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", newline="", encoding="utf-8") as out:
+            if path.lower().endswith(".json"):
+                json.dump(list(iter_rows(rows)), out, indent=2)
+            else:
+                writer = csv.DictWriter(out, fieldnames=_FIELDS)
+                writer.writeheader()
+                writer.writerows(iter_rows(rows))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 #: The counts of the summary, by shown status, with their heading and style.

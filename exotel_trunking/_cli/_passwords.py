@@ -5,7 +5,8 @@ command that generates one (``credentials create``, ``credentials rotate``, ``ap
 spec that lists a credential without ``password_env``) must hand it over then, and only where
 asked: ``--show-password`` prints it (and puts it in ``--json``); ``--password-file PATH``
 writes one ``user_name:password`` line per credential to a file created readable by its owner
-only (0600). Without either, such a command refuses to run (exit 2) before anything is sent.
+only (0600), keeping the lines of other user names the file holds already. Without either,
+such a command refuses to run (exit 2) before anything is sent.
 """
 
 from __future__ import annotations
@@ -80,15 +81,20 @@ class PasswordOutput:
     def write(self, credentials: Sequence[SipCredential]) -> None:
         """Write the credentials that carry a password to the file, if one was asked for.
 
-        The file is replaced whole (a temporary file created 0600 beside it, then a rename),
-        so that no other user can read it at any moment.
+        What the file holds already is kept: a line of a user name written again is replaced
+        in place, new user names are added at the end, every other line is left as it was (a
+        re-run, or a spec with one more credential, never loses a password the service
+        cannot show again). The file is replaced whole (a temporary file created 0600 beside
+        it, synced, then a rename), so that no other user can read it at any moment and an
+        interrupted write leaves the previous version whole.
 
         Raises:
-            OSError: the file could not be written.
+            OSError: the file could not be read or written.
         """
-        lines = [f"{c.user_name}:{c.password}\n" for c in credentials if c.password is not None]
-        if self.file is None or not lines:
+        new = {c.user_name: c.password for c in credentials if c.password is not None}
+        if self.file is None or not new:
             return
+        lines = _merged(_read_lines(self.file), new)
         temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
@@ -102,3 +108,28 @@ class PasswordOutput:
         except OSError:
             temporary.unlink(missing_ok=True)
             raise
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of ``path`` (each ending in a newline), or none if there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [line if line.endswith("\n") else line + "\n" for line in text.splitlines()]
+
+
+def _merged(lines: Sequence[str], new: dict[str, str]) -> list[str]:
+    """``lines`` with each ``user_name:`` line of ``new`` replaced, the rest added at the end."""
+    merged: list[str] = []
+    written: set[str] = set()
+    for line in lines:
+        user, colon, _ = line.partition(":")
+        if colon and user in new:
+            if user not in written:  # a user name twice in the file: one line is enough
+                merged.append(f"{user}:{new[user]}\n")
+                written.add(user)
+            continue
+        merged.append(line)
+    merged.extend(f"{user}:{password}\n" for user, password in new.items() if user not in written)
+    return merged

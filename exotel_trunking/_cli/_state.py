@@ -127,13 +127,33 @@ def choose_trunk_sid(
     recorded: ApplyState | None,
     spec_path: str,
     state_path: Path,
+    name: str | None = None,
 ) -> str | None:
     """The trunk to apply to: ``--trunk-sid``, else the spec's, else the state file's.
 
+    Args:
+        option: ``--trunk-sid``, if given.
+        spec: The spec's ``trunk_sid``, if it has one.
+        recorded: What the state file holds, if there is one.
+        spec_path: The spec file (for the messages).
+        state_path: The state file (for the messages).
+        name: The spec's trunk name: a state file that records a trunk under another name
+            is refused (a spec reused as a template for another tenant would otherwise be
+            applied to, and with ``--prune`` removed from, the first tenant's trunk).
+
     Raises:
-        StateFileError: ``--trunk-sid`` or the spec names another trunk than the state file.
+        StateFileError: ``--trunk-sid`` or the spec names another trunk than the state file,
+            or the state file records a trunk of another name than ``name``.
     """
     known = recorded.trunk_sid if recorded is not None else None
+    if recorded is not None and known is not None and name not in (None, recorded.trunk_name):
+        raise StateFileError(
+            f'{spec_path} says name = "{name}", but the state file {state_path} records '
+            f'trunk {known} named "{recorded.trunk_name}" as the one this spec was applied '
+            f"to. If {spec_path} is now another tenant's spec, delete or move that state "
+            "file, or pass --state PATH for a new one; if not, put "
+            f'name = "{recorded.trunk_name}" back in {spec_path}'
+        )
     given = [(f"--trunk-sid {option}", option), (f'{spec_path} says trunk_sid = "{spec}"', spec)]
     for source, sid in given:
         if sid is not None and known is not None and sid != known:

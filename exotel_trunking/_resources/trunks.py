@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._converter import structure
-from .._exceptions import InvalidParameterError, NotFoundError
+from .._exceptions import ConflictError, InvalidParameterError, NotFoundError
 from .._models import Trunk
 from .._transport import Call, Envelope, ListIterator
 from .._validation import validate_path_segment, validate_trunk_name
@@ -94,18 +94,28 @@ class Trunks(Resource):
         return await self._pages().collect()
 
     async def find(self, trunk_name: str) -> Trunk | None:
-        """Return the trunk called ``trunk_name``, or ``None``; pages are read until it is found.
+        """Return the trunk called ``trunk_name``, or ``None``; every page is read.
 
-        The way back to a trunk whose sid was lost (an interrupted run, a crashed job).
+        The way back to a trunk whose sid was lost (an interrupted run, a crashed job). Names
+        are meant to be unique; if the listing has two trunks of the name, neither is
+        guessed at.
 
         Raises:
             InvalidParameterError: before sending, for a name ``create`` would refuse.
+            ConflictError: more than one trunk has the name; the message names their sids.
         """
         name = validate_trunk_name(trunk_name)
-        async for trunk in self._pages():
-            if trunk.trunk_name == name:
-                return trunk
-        return None
+        found = [trunk async for trunk in self._pages() if trunk.trunk_name == name]
+        if len(found) > 1:
+            sids = ", ".join(trunk.trunk_sid for trunk in found)
+            raise ConflictError(
+                f"{len(found)} trunks are named {name!r} ({sids}): pass the sid of the one "
+                "meant (trunk_sid)",
+                status_code=409,
+                method="GET",
+                path=self._requester.account_path + self._listing().path,
+            )
+        return found[0] if found else None
 
     async def get(self, trunk_sid: str) -> Trunk:
         """Return one trunk (``GET /trunks?trunk_sid=``, the listing's filter).

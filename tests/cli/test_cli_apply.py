@@ -110,6 +110,8 @@ def test_without_a_known_sid_apply_finds_the_trunk_by_name_and_creates_nothing(
         "created": ["+919876543211"],
         "existing": ["+919876543210"],
         "removed": [],
+        "updated": [],
+        "unreadable": [],
         "failed": [],
     }
     assert json.loads(state.read_text(encoding="utf-8"))["trunk_sid"] == sid
@@ -448,3 +450,82 @@ def test_the_readmes_voice_ai_spec_applies_end_to_end_with_no_ip_whitelist(
     assert str(agent.password) not in applied.output
     again = run_cli.json("apply", str(spec))
     assert again["changed"] is False
+
+
+def test_apply_with_one_more_credential_keeps_the_earlier_passwords_in_the_password_file(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    spec = tmp_path / "tenant.toml"
+    passwords = tmp_path / "passwords.txt"
+    spec.write_text('name = "tenant_a"\ncredentials = ["agent"]\n', encoding="utf-8")
+    assert run_cli("apply", str(spec), "--password-file", str(passwords)).exit_code == 0
+    # A second credential is added to the spec; the same command is run again.
+    spec.write_text('name = "tenant_a"\ncredentials = ["agent", "pbx"]\n', encoding="utf-8")
+    again = run_cli("apply", str(spec), "--password-file", str(passwords))
+    assert again.exit_code == 0, again.output
+
+    (trunk,) = served.emulator.state.trunks
+    stored = {c.user_name: c.password for c in served.emulator.state.credentials(trunk.trunk_sid)}
+    assert passwords.read_text(encoding="utf-8") == (
+        f"agent:{stored['agent']}\npbx:{stored['pbx']}\n"
+    )
+    assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_state_file_recording_a_trunk_of_another_name_exits_2_before_anything_is_sent(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    spec = tmp_path / "tenant.toml"
+    spec.write_text('name = "tenant_a"\nnumbers = ["+919876543210"]\n', encoding="utf-8")
+    sid_a = run_cli.json("apply", str(spec))["trunk_sid"]
+    # The file is reused as a template for another tenant: only the name and numbers change.
+    spec.write_text('name = "tenant_b"\nnumbers = ["+919876543212"]\n', encoding="utf-8")
+    sent = len(served.emulator.requests)
+
+    for flags in ((), ("--prune",), ("--dry-run", "--prune")):
+        refused = run_cli("apply", str(spec), *flags)
+        assert refused.exit_code == 2, (flags, refused.output)
+        message = " ".join(refused.stderr.split())
+        assert '"tenant_a"' in message
+        assert '"tenant_b"' in message
+        assert sid_a in message
+        assert "--state PATH" in message
+    assert served.emulator.requests[sent:] == []
+    assert served.numbers(sid_a) == ["+919876543210"]
+
+    fresh = run_cli.json("apply", str(spec), "--state", str(tmp_path / "b.state.json"))
+    assert fresh["trunk_sid"] != sid_a
+    assert served.numbers(sid_a) == ["+919876543210"]
+
+
+def test_apply_prune_refuses_a_trunk_sid_of_a_trunk_named_otherwise(
+    run_cli: Cli, served: Served, spec: Path
+) -> None:
+    other = run_cli.trunk("tenant_b")
+    assert run_cli("numbers", "map", other, "+919876543299").exit_code == 0
+    sent = len(served.emulator.requests)
+
+    refused = run_cli("apply", str(spec), "--trunk-sid", other, "--prune")
+
+    assert refused.exit_code == 2, refused.output
+    assert "'tenant_b', not the spec's 'tenant_a'" in " ".join(refused.stderr.split())
+    assert [r.method for r in served.emulator.requests[sent:]] == ["GET"]
+    assert served.numbers(other) == ["+919876543299"]
+
+
+def test_apply_brings_a_numbers_mode_to_the_specs_and_the_plan_shows_it(
+    run_cli: Cli, served: Served, spec: Path
+) -> None:
+    sid = run_cli.json("apply", str(spec))["trunk_sid"]
+    spec.write_text(SPEC.replace('mode = "flow"', 'mode = "pstn"'), encoding="utf-8")
+
+    plan = run_cli("apply", str(spec), "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "~ number +919876543211" in plan.stdout
+    applied = run_cli.json("apply", str(spec))
+    assert applied["numbers"]["updated"] == ["+919876543211"]
+    assert applied["changed"] is True
+    modes = {r.phone_number: r.mode for r in served.emulator.state.phone_numbers(sid)}
+    assert modes["+919876543211"] == "pstn"
+    assert run_cli.json("apply", str(spec))["changed"] is False

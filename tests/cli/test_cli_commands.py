@@ -650,3 +650,24 @@ def test_apply_where_trunks_cannot_be_listed_exits_4_for_a_taken_name_with_a_hin
     listing = reference_cli("trunks", "list")
     assert listing.exit_code == 1
     assert "cannot list trunks" in " ".join(listing.stderr.split())
+
+
+def test_a_password_file_keeps_other_users_lines_and_rotate_replaces_only_its_own(
+    run_cli: Cli, served: Served, tmp_path: Path
+) -> None:
+    sid = run_cli.trunk()
+    path = tmp_path / "passwords"
+    path.write_text("# kept as it is\n", encoding="utf-8")
+    agent = run_cli.json("credentials", "create", sid, "agent", "--password-file", str(path))
+    run_cli.json("credentials", "create", sid, "bot", "--password-file", str(path))
+    first = _stored(served, sid, "agent")
+
+    rotated = run_cli("credentials", "rotate", sid, agent["id"], "--password-file", str(path))
+    assert rotated.exit_code == 0, rotated.output
+
+    new = _stored(served, sid, "agent")
+    assert new != first
+    assert path.read_text(encoding="utf-8") == (
+        f"# kept as it is\nagent:{new}\nbot:{_stored(served, sid, 'bot')}\n"
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,3 +312,31 @@ def test_the_summary_says_when_the_rate_limit_held_the_run_back(
     result = run_cli("numbers", "import", sid, "-", input=text)
     assert "Took " in result.stdout
     assert "held back" not in result.stdout  # no hold this time: not mentioned
+
+
+class _DiskFullWriter(csv.DictWriter):  # type: ignore[type-arg]
+    """Writes the header, then fails as a full disk would."""
+
+    def writerows(self, rowdicts: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_output_is_replaced_whole_and_a_failed_write_leaves_the_previous_file(
+    run_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = run_cli.trunk()
+    path, items = numbers_csv(tmp_path, {})
+    out = tmp_path / "results.csv"
+    out.write_text("the previous run's results\n", encoding="utf-8")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(csv, "DictWriter", _DiskFullWriter)
+        failed = run_cli("numbers", "import", sid, str(path), "--output", str(out))
+    assert failed.exit_code != 0
+    assert out.read_text(encoding="utf-8") == "the previous run's results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, out.name])
+
+    done = run_cli("numbers", "import", sid, str(path), "--output", str(out))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert done.exit_code == 0, done.output
+    assert [r["item"] for r in rows] == items

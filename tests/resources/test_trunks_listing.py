@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import respx
 
-from exotel_trunking import APIStatusError, NotFoundError, Trunk
+from exotel_trunking import APIStatusError, ConflictError, NotFoundError, Trunk
 
 from .. import wire
 
@@ -57,7 +57,9 @@ async def test_list_reads_the_reference_shape_too(exotel: respx.MockRouter) -> N
         assert await client.trunks.list() == [expected(0), expected(1)]
 
 
-async def test_find_stops_reading_pages_once_the_name_is_found(exotel: respx.MockRouter) -> None:
+async def test_find_reads_every_page_so_that_a_second_trunk_of_the_name_is_not_missed(
+    exotel: respx.MockRouter,
+) -> None:
     pages = wire.list_pages("live", [trunk(i) for i in range(6)], path="trunks", page_size=2)
     route = exotel.get("/trunks").mock(side_effect=wire.responses(pages))
 
@@ -65,7 +67,24 @@ async def test_find_stops_reading_pages_once_the_name_is_found(exotel: respx.Moc
         found = await client.trunks.find("tenant_3")
 
     assert found == expected(3)
-    assert route.call_count == 2  # the third page is never asked for
+    assert route.call_count == 3  # the last page too: a duplicate could be there
+
+
+async def test_find_of_a_name_two_trunks_share_raises_conflict_naming_both_sids(
+    exotel: respx.MockRouter,
+) -> None:
+    records = [trunk(0), trunk(1, "tenant_x"), trunk(2), trunk(3, "tenant_x")]
+    pages = wire.list_pages("live", records, path="trunks", page_size=2)
+    exotel.get("/trunks").mock(side_effect=wire.responses(pages))
+
+    async with wire.make_client(exotel) as client:
+        with pytest.raises(ConflictError) as raised:
+            await client.trunks.find("tenant_x")
+
+    message = str(raised.value)
+    assert f"trmum{1:023d}" in message
+    assert f"trmum{3:023d}" in message
+    assert "pass the sid" in message
 
 
 async def test_find_returns_none_after_the_last_page(exotel: respx.MockRouter) -> None:
