@@ -727,7 +727,7 @@ async def _read(
         key = _normalized(normalize_destination, raw)
         current.keep("destinations", key, raw, destination)
     if read_credentials:
-        found = await _trunk_credentials(client, sid)
+        found = await client.credentials._current(sid)
         if isinstance(found, list):
             current.credentials = {c.user_name: c for c in found}
     return current
@@ -755,13 +755,6 @@ def _listed_number(raw: str, wanted: Sequence[str]) -> str | None:
 
 def _listed_ip(raw: str) -> str:
     return "{}/{}".format(*parse_ip(raw, None, public=False))
-
-
-async def _trunk_credentials(
-    client: AsyncTrunkingClient, sid: str
-) -> list[SipCredential] | Credentials | None:
-    """The trunk's credentials in the service's form: digest credentials, else the pair."""
-    return await client.credentials._current(sid)
 
 
 def _split(wanted: Sequence[str], have: set[str], changes: Changes) -> list[str]:
@@ -882,18 +875,16 @@ async def _apply_credentials(
     steps: _Steps,
 ) -> None:
     """Create the spec's missing credentials; then read the trunk's, for the PBX."""
-    have = current.credentials or {}
-    wanted = report.spec.credentials
-    missing = [c for c in wanted if c.user_name not in have]
-    report.sip_credentials.existing.extend(c.user_name for c in wanted if c.user_name in have)
+    wanted = {c.user_name: c for c in report.spec.credentials}
+    missing = _split(list(wanted), set(current.credentials or ()), report.sip_credentials)
     await steps.started("credentials", len(missing))
-    for index, credential in enumerate(missing):
+    for index, credential in enumerate(wanted[name] for name in missing):
         outcome = await _create_credential(
             client, sid, credential, passwords.get(credential.user_name), report=report, index=index
         )
         await steps.item("credentials", outcome)
     try:
-        found = await _trunk_credentials(client, sid)
+        found = await client.credentials._current(sid)
     except ExotelError as error:
         # Everything was applied: losing the report (a new trunk's sid, a generated
         # password) to a failed read would be worse than a report without credentials.
@@ -1024,19 +1015,14 @@ async def _add_destinations(
         failed = {item for item, _ in error.failed}
         report.destinations.created.extend(d for d in missing if d not in failed)
         for item, item_error in error.failed:
-            target = report.destinations
-            if _is_conflict(item_error):
-                target.existing.append(item)
+            if item_error.status_code == 409:
+                report.destinations.existing.append(item)
             else:
-                target.failed.append((item, item_error))
+                report.destinations.failed.append((item, item_error))
     except ExotelError as error:
         report.destinations.failed.extend((item, error) for item in missing)
     else:
         report.destinations.created.extend(_destination_label(d.destination) for d in created)
-
-
-def _is_conflict(error: APIStatusError) -> bool:
-    return error.status_code == 409
 
 
 def _merge(into: Changes, more: Changes) -> None:

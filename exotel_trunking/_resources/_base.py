@@ -50,6 +50,17 @@ class Resource:
                 return record
         return None
 
+    async def _found(
+        self, listing: Call, match: Callable[[dict[str, Any]], bool]
+    ) -> Envelope | None:
+        """The first record of ``listing`` that ``match``es, as the answer adding it gave.
+
+        For :meth:`_add`'s ``find_existing``: a repeat refused as a duplicate is answered
+        with the record the first attempt added.
+        """
+        record = await self._find(listing, match)
+        return None if record is None else Envelope(request_id=None, data=record)
+
     async def _listed(
         self, listing: Call, match: Callable[[dict[str, Any]], bool], cls: type[T], what: str
     ) -> T:

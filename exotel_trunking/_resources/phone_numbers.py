@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from .._converter import structure
 from .._exceptions import InvalidParameterError
@@ -40,11 +40,8 @@ class PhoneNumbers(Resource):
         if validate_mode(mode) is not None:
             body["mode"] = mode  # type: ignore[assignment]
 
-        async def find_existing() -> Envelope | None:
-            async for record in self._records(listing):
-                if record.get("phone_number") == number:
-                    return Envelope(request_id=None, data=record)
-            return None
+        def find_existing() -> Awaitable[Envelope | None]:
+            return self._found(listing, lambda r: r.get("phone_number") == number)
 
         envelope = await self._add(listing, body, "phone_numbers.map", find_existing)
         return structure(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from .._converter import structure
@@ -34,11 +34,10 @@ class WhitelistedIps(Resource):
         listing = list_call("whitelisted_ips.list", trunk_sid, "whitelisted-ips")
         address, prefix = parse_ip(ip, mask)
 
-        async def find_existing() -> Envelope | None:
-            async for record in self._records(listing):
-                if record.get("ip") == address and str(record.get("mask")) == str(prefix):
-                    return Envelope(request_id=None, data=record)
-            return None
+        def find_existing() -> Awaitable[Envelope | None]:
+            return self._found(
+                listing, lambda r: r.get("ip") == address and str(r.get("mask")) == str(prefix)
+            )
 
         body = {"ip": address, "mask": prefix}
         envelope = await self._add(listing, body, "whitelisted_ips.add", find_existing)

@@ -14,7 +14,7 @@ from exotel_trunking import (
     APIConnectionError,
     AsyncTrunkingClient,
     ConflictError,
-    NotFoundError,
+    NotOnTrunkError,
     ResponseDecodeError,
     RetryPolicy,
     SipCredential,
@@ -246,8 +246,10 @@ async def test_delete_of_a_credential_the_trunk_lacks_raises_not_found_sending_n
     exotel.get(f"/{PATH}").respond(200, json=listing(credential_record(1)))
 
     async with wire.make_client(exotel) as client:
-        with pytest.raises(NotFoundError, match="credential 1234 is not on trunk"):
+        with pytest.raises(NotOnTrunkError, match="credential 1234 is not on trunk"):
             await client.credentials.delete(wire.TRUNK_SID, "1234")
+
+    assert [call.request.method for call in exotel.calls] == ["GET"]
 
 
 # -- retry rules, against the emulator ----------------------------------------------------
