@@ -20,6 +20,7 @@ from rich.markup import escape
 from .._client import AsyncTrunkingClient
 from .._config import _is_loopback
 from .._exceptions import (
+    APIStatusError,
     AuthenticationError,
     ConfigurationError,
     ConflictError,
@@ -237,9 +238,26 @@ def _loopback(base_url: str | None) -> bool:
 def _trunk_not_found(error: BaseException) -> bool:
     """The trunk is unknown or not this account's (the SDK reads the live 403 / 1003 so too).
 
-    Not a record the trunk does not hold (:class:`NotOnTrunkError`): that is the item's.
+    Not a record the trunk does not hold (:class:`NotOnTrunkError`): that is the item's. Nor
+    a service without the trunk-map lookup (:func:`_call_missing`): no trunk was named.
     """
-    return isinstance(error, NotFoundError) and not isinstance(error, NotOnTrunkError)
+    return (
+        isinstance(error, NotFoundError)
+        and not isinstance(error, NotOnTrunkError)
+        and not _call_missing(error)
+    )
+
+
+def _call_missing(error: BaseException) -> bool:
+    """The service has no such call: the reference API answers the live service's extras so.
+
+    A 405 for a method the path does not take, or a 404 for the trunk-map lookup (a path of
+    no trunk, so it cannot mean an unknown trunk).
+    """
+    if not isinstance(error, APIStatusError):
+        return False
+    lookup = error.status_code == 404 and error.path.rstrip("/").endswith("/trunk-maps")
+    return error.status_code == 405 or lookup
 
 
 def _trunk_conflict(error: BaseException) -> bool:
@@ -273,26 +291,42 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_FAILED
 
 
+#: A next step for each error a new user meets first: the first whose test holds.
+_HINTS: tuple[tuple[Callable[[BaseException], bool], str], ...] = (
+    (
+        lambda e: isinstance(e, ConfigurationError) and "missing" in str(e),
+        "set EXOTEL_API_KEY, EXOTEL_API_TOKEN and EXOTEL_ACCOUNT_SID (or pass --api-key, "
+        "--api-token, --account-sid); to try the command offline run "
+        "'exotel-trunking emulator' and follow what it prints",
+    ),
+    (
+        lambda e: isinstance(e, AuthenticationError),
+        "the API key or token was refused: check EXOTEL_API_KEY and EXOTEL_API_TOKEN",
+    ),
+    (
+        _call_missing,
+        "this service has no such call (the reference API lacks it; Exotel's live service "
+        "has it): against the emulator, start it with --dialect live",
+    ),
+    (
+        _trunk_not_found,
+        "no such trunk on this account, or not this account's: check the trunk sid "
+        "('exotel-trunking trunks create' prints it) and EXOTEL_ACCOUNT_SID",
+    ),
+    (
+        lambda e: isinstance(e, NotOnTrunkError),
+        "the trunk does not hold it: its list command shows what it holds",
+    ),
+    (
+        lambda e: isinstance(e, PermissionDeniedError),
+        "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID",
+    ),
+)
+
+
 def hint_for(error: BaseException) -> str | None:
     """A next step for the errors a new user meets first, or ``None``."""
-    if isinstance(error, ConfigurationError) and "missing" in str(error):
-        return (
-            "set EXOTEL_API_KEY, EXOTEL_API_TOKEN and EXOTEL_ACCOUNT_SID (or pass --api-key, "
-            "--api-token, --account-sid); to try the command offline run "
-            "'exotel-trunking emulator' and follow what it prints"
-        )
-    if isinstance(error, AuthenticationError):
-        return "the API key or token was refused: check EXOTEL_API_KEY and EXOTEL_API_TOKEN"
-    if _trunk_not_found(error):
-        return (
-            "no such trunk on this account, or not this account's: check the trunk sid "
-            "('exotel-trunking trunks create' prints it) and EXOTEL_ACCOUNT_SID"
-        )
-    if isinstance(error, NotOnTrunkError):
-        return "the trunk does not hold it: its list command shows what it holds"
-    if isinstance(error, PermissionDeniedError):
-        return "the credentials work but may not do this: check EXOTEL_ACCOUNT_SID"
-    return None
+    return next((hint for applies, hint in _HINTS if applies(error)), None)
 
 
 def run(

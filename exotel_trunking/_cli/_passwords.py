@@ -34,6 +34,7 @@ def password_options(command: F) -> F:
     command = click.option(
         "--password-file",
         type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH",
         help="Write a new password to PATH (user_name:password, readable by you only, 0600).",
     )(command)
     return click.option(

@@ -51,7 +51,7 @@ COUNTED = ("created", "exists", "elsewhere", "invalid", "failed")
 
 View = Literal["live", "plain", "quiet"]
 #: What a one-request phase's line says once it is done.
-_NOTES = {"alias": "set", "credentials": "read"}
+_NOTES = {"alias": "set", "credentials": "read", "destinations": "done"}
 
 
 @attrs.define
@@ -200,9 +200,7 @@ class ApplyProgress:
             self.outcome(name, progress.outcome)
         else:
             note = _NOTES.get(name)
-            if name == "destinations" and progress.changes is not None:
-                note = f"{len(progress.changes.created)} created"
-            elif name in ("prune", "credentials") and progress.changes is not None:
+            if name in ("destinations", "prune", "credentials") and progress.changes is not None:
                 note = _changes_note(progress.changes) or note
             if note is not None:
                 self.phases[name].note = note

@@ -652,6 +652,28 @@ def test_apply_where_trunks_cannot_be_listed_exits_4_for_a_taken_name_with_a_hin
     assert "cannot list trunks" in " ".join(listing.stderr.split())
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["numbers", "where", "+919876543210"],
+        ["numbers", "remove", "{sid}", "+919876543210"],
+        ["credentials", "create", "{sid}", "agent", "--show-password"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_a_live_only_call_on_the_reference_dialect_exits_1_with_a_hint_naming_the_dialect(
+    reference_cli: Cli, command: list[str]
+) -> None:
+    sid = reference_cli.trunk()
+    assert reference_cli("numbers", "map", sid, "+919876543210").exit_code == 0
+    result = reference_cli(*(word.format(sid=sid) for word in command))
+    assert result.exit_code == 1, result.output  # not 4: the trunk is there
+    message = " ".join(result.stderr.split())
+    assert "no such call" in message
+    assert "--dialect live" in message
+    assert "no such trunk" not in message
+
+
 def test_a_password_file_keeps_other_users_lines_and_rotate_replaces_only_its_own(
     run_cli: Cli, served: Served, tmp_path: Path
 ) -> None:
