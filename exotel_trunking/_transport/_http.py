@@ -232,9 +232,9 @@ class Requester:
     ) -> None:
         self._clients = clients
         self._owns_clients = True
-        self.account_path = f"/v2/accounts/{account_sid}/"
-        self.root = base_url.rstrip("/") + self.account_path
         self._site = Site.of(base_url, account_sid, attempt_spans=attempt_spans)
+        self.account_path = self._site.account_path
+        self.root = base_url.rstrip("/") + self.account_path
         self.limiter = limiter
         # fast_acquire: a free slot is taken without a trip through the event loop; the
         # request's own I/O is the checkpoint that follows.

@@ -94,7 +94,10 @@ class CallWatch:
         self._site = site
         self._tracer = None if found is None else found.tracer
         self._meters = None if found is None else found.meters
-        self._metric_attributes = {"exotel.operation": call.operation}
+        #: Built only when there are meters to record with (the only readers).
+        self._metric_attributes = (
+            {} if self._meters is None else {"exotel.operation": call.operation}
+        )
         self._span: Span | None = None
         self._token: Token[Context] | None = None
         #: The attempt span not yet ended, and when its exchange ended (ns).
@@ -209,7 +212,8 @@ class CallWatch:
                 otel_context.detach(token)
             if meters is not None:
                 _telemetry.IN_FLIGHT.add(self._call.operation, -1)
-            self._attempt, self._attempt_ended = span, time.time_ns()
+            if span is not None:  # ended later, at the time its exchange ended
+                self._attempt, self._attempt_ended = span, time.time_ns()
         self._attempt_answered(span, answer.status_code)
         return answer
 
