@@ -79,7 +79,8 @@ def _faults(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> A
             check_kind(kind)
         except ValueError:
             raise click.BadParameter(
-                f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}"
+                f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}, "
+                "or an HTTP error status such as 504"
             ) from None
         try:
             probability = float(share) if equals else 1.0

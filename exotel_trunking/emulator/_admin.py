@@ -13,9 +13,10 @@ GET        /_emulator/counters                 counters by status and fault, con
 GET|POST   /_emulator/knobs                    read / change knobs (JSON object; ``faults``
                                                replaces the probabilistic faults)
 GET|POST   /_emulator/faults                   read / add one rule ``{kind, probability,
-                                               method, path}``
+                                               method, path, headers, body, seconds}``
 DELETE     /_emulator/faults                   remove every rule and script
-POST       /_emulator/scripts                  ``{method, path, fault, times}``
+POST       /_emulator/scripts                  ``{method, path, fault, times, headers, body,
+                                               seconds}``
 POST       /_emulator/reset                    ``{knobs: bool, faults: bool}`` (optional)
 POST       /_emulator/trunks/{sid}/credentials issue SIP credentials for a trunk
 =========  ==================================  ===============================================
@@ -165,6 +166,9 @@ class AdminApi:
             body.get("probability", 1.0),
             method=body.get("method"),
             path=body.get("path"),
+            headers=body.get("headers") or (),
+            body=body.get("body"),
+            seconds=body.get("seconds"),
         )
         return self._emulator.faults.to_dict()
 
@@ -182,6 +186,9 @@ class AdminApi:
             body.get("path"),
             body.get("fault") or body.get("kind"),  # type: ignore[arg-type]
             times=times,
+            headers=body.get("headers") or (),
+            body=body.get("body"),
+            seconds=body.get("seconds"),
         )
         return self._emulator.faults.to_dict()
 

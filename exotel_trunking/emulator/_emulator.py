@@ -6,7 +6,7 @@ import functools
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,15 @@ from ._admin import AdminApi, is_admin_path
 from ._app import ApiApp
 from ._dialects import Dialect, envelopes_for
 from ._errors import EmulatedError
-from ._faults import FaultKind, FaultPlan, FaultRule, RequestDraws, ScriptedFault
+from ._faults import (
+    Fault,
+    FaultKind,
+    FaultPlan,
+    FaultRule,
+    RequestDraws,
+    ScriptedFault,
+    error_status,
+)
 from ._inspection import ConnectionStats, Counters, RequestRecord
 from ._knobs import Knobs, Latency
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
@@ -101,6 +109,8 @@ class Emulator:
         idle_timeout: The served emulator closes keep-alive connections idle this long.
         max_logged_requests: How many requests the request log keeps.
         clock: A monotonic clock in seconds, for the rate limit and request durations.
+        sleep: The async sleep that latency and slow answers wait with. Give ``clock`` and
+            ``sleep`` of one virtual clock to run the emulator in a test's virtual time.
         now: Returns the wall-clock time (timezone-aware) for record timestamps and the
             ``X-RateLimit-Reset`` header.
 
@@ -131,6 +141,7 @@ class Emulator:
         idle_timeout: float | None = None,
         max_logged_requests: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._envelopes = envelopes_for(dialect, account_sid)
@@ -152,6 +163,7 @@ class Emulator:
         self._account_sid = account_sid
         self._seed = seed
         self._clock = clock
+        self._sleep = sleep if sleep is not None else _sleep_at_least
         self._now = now
         self.knobs = Knobs()
         self.knobs.update(knobs)
@@ -239,28 +251,46 @@ class Emulator:
         *,
         method: str | None = None,
         path: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: bytes | str | None = None,
+        seconds: float | None = None,
     ) -> FaultRule:
         """Add one probabilistic fault, optionally limited to a method and a path pattern.
 
         ``path`` may be a full path or one relative to ``/v2/accounts/{sid}``; ``*`` matches
         within a segment, ``**`` across segments: ``"/trunks/*/phone-numbers"``.
+        ``headers``, ``body`` and ``seconds`` shape the answer (see :class:`FaultRule`).
         """
-        rule = FaultRule(kind, probability, method, path)
+        rule = FaultRule(kind, probability, method, path, headers, body, seconds)
         self.faults.rules.append(rule)
         return rule
 
     def script(
-        self, method: str | None, path: str | None, kind: FaultKind, *, times: int = 1
+        self,
+        method: str | None,
+        path: str | None,
+        kind: FaultKind,
+        *,
+        times: int = 1,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: bytes | str | None = None,
+        seconds: float | None = None,
     ) -> ScriptedFault:
         """Make the next ``times`` matching requests answer with ``kind``, then behave again.
 
-        Example: ``emulator.script("POST", "/trunks/*/phone-numbers", "503", times=2)``.
+        Examples::
+
+            emulator.script("POST", "/trunks/*/phone-numbers", "503", times=2)
+            emulator.script("GET", "/trunks/*/phone-numbers", "429", headers={"Retry-After": "7"})
+            emulator.script("GET", None, "504")  # any HTTP error status, as an error envelope
+
         Scripts are consumed in the order they were added and take precedence over
-        probabilistic faults.
+        probabilistic faults. ``headers``, ``body`` and ``seconds`` shape the answer (see
+        :class:`FaultRule`).
         """
-        if times < 1:
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError(f"times={times!r} is invalid: expected a positive int")
-        scripted = ScriptedFault(kind, method, path, times)
+        scripted = ScriptedFault(kind, method, path, times, headers, body, seconds)
         self.faults.scripts.append(scripted)
         return scripted
 
@@ -326,6 +356,10 @@ class Emulator:
         """The monotonic clock the emulator keeps time by (``time.monotonic`` unless injected)."""
         return self._clock
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` as the emulator does for latency and slow answers (injectable)."""
+        await self._sleep(seconds)
+
     async def handle(
         self,
         request: EmulatedRequest,
@@ -356,13 +390,13 @@ class Emulator:
             and self._in_flight > self.knobs.concurrency_limit
         )
         exchange = _UNANSWERED
-        fault: FaultKind | None = None
+        fault: Fault | None = None
         try:
             delay = self.knobs.sample_latency(self._rng)
             if arrived is not None:
                 delay -= started - arrived
             if delay > 0:
-                await _sleep_at_least(delay)
+                await self._sleep(delay)
             refusal, decision = self._admit(request, over_concurrency)
             if refusal is not None:
                 exchange = Exchange(refusal)
@@ -383,16 +417,18 @@ class Emulator:
             status = exchange.response.status if exchange.response is not None else None
             if exchange.timed_out:
                 status = None
+            kind = fault.kind if fault is not None else None
             record = RequestRecord(
                 method=request.method,
                 path=request.path,
                 query=request.query,
                 status=status,
-                fault=fault,
+                fault=kind,
                 duration=max(0.0, self._clock() - started),
+                arrived=started if arrived is None else arrived,
             )
             self._log.append(record)
-            self.counters.record(status, fault)
+            self.counters.record(status, kind)
 
     def _admit(
         self, request: EmulatedRequest, over_concurrency: bool
@@ -414,40 +450,58 @@ class Emulator:
         return self._with_rate_headers(response, decision), decision
 
     async def _respond(
-        self, request: EmulatedRequest, fault: FaultKind | None, read_timeout: float | None
+        self, request: EmulatedRequest, fault: Fault | None, read_timeout: float | None
     ) -> Exchange:
         if fault is None:
             return Exchange(self._app.handle(request))
-        return await self._inject(fault, request, read_timeout)
+        exchange = await self._inject(fault, request, read_timeout)
+        if exchange.response is not None and fault.headers:
+            shaped = exchange.response.with_headers(fault.headers)
+            exchange = attrs.evolve(exchange, response=shaped)
+        return exchange
 
     async def _inject(
-        self, fault: FaultKind, request: EmulatedRequest, read_timeout: float | None
+        self, fault: Fault, request: EmulatedRequest, read_timeout: float | None
     ) -> Exchange:
-        if fault == "503":
-            return Exchange(self._app.error(request, EmulatedError.unavailable()), fault=fault)
-        if fault == "429":
-            response = self._app.error(request, EmulatedError.rate_limited())
-            retry_after = ("retry-after", str(self.knobs.fault_retry_after))
-            return Exchange(response.with_headers([retry_after]), fault=fault)
-        if fault == "502_html":
+        kind = fault.kind
+        status = error_status(kind)
+        if status is not None or kind == "429":
+            return Exchange(self._error_answer(request, fault, status or 429), fault=kind)
+        if kind == "502_html":
             headers = (("content-type", "text/html"), ("server", "nginx"))
-            return Exchange(EmulatedResponse(502, headers, _BAD_GATEWAY_PAGE), fault=fault)
-        if fault == "drop_before":
-            return Exchange(None, fault=fault)
-        if fault == "drop_after":
+            return Exchange(EmulatedResponse(502, headers, _BAD_GATEWAY_PAGE), fault=kind)
+        if kind in ("drop_before", "refuse"):
+            return Exchange(None, fault=kind, refused=kind == "refuse")
+        if kind == "drop_after":
             self._app.handle(request)  # the change lands; the answer never leaves
-            return Exchange(None, fault=fault)
-        return await self._slow(request, read_timeout)
+            return Exchange(None, fault=kind)
+        if kind == "slow_body":
+            pause = fault.seconds if fault.seconds is not None else 1.0
+            return Exchange(self._app.handle(request), fault=kind, drip=pause)
+        return await self._slow(request, fault, read_timeout)
 
-    async def _slow(self, request: EmulatedRequest, read_timeout: float | None) -> Exchange:
-        delay = self.knobs.slow_seconds
+    def _error_answer(
+        self, request: EmulatedRequest, fault: Fault, status: int
+    ) -> EmulatedResponse:
+        """The answer of an error-status fault: its envelope (or ``body``), with Retry-After."""
+        if fault.body is not None:
+            return EmulatedResponse(status, (("content-type", "application/json"),), fault.body)
+        response = self._app.error(request, EmulatedError.injected(status))
+        if status == 429:
+            response = response.with_headers([("retry-after", str(self.knobs.fault_retry_after))])
+        return response
+
+    async def _slow(
+        self, request: EmulatedRequest, fault: Fault, read_timeout: float | None
+    ) -> Exchange:
+        delay = fault.seconds if fault.seconds is not None else self.knobs.slow_seconds
         response = self._app.handle(request) if self.knobs.slow_applies else None
         if read_timeout is not None and delay > read_timeout:
             # Wait as long as the client would, then report its timeout; a server that had
             # not applied the change yet never will, since the client is gone.
-            await anyio.sleep(read_timeout)
+            await self._sleep(read_timeout)
             return Exchange(response, timed_out=True, fault="slow")
-        await anyio.sleep(delay)
+        await self._sleep(delay)
         if response is None:
             response = self._app.handle(request)
         return Exchange(response, fault="slow")

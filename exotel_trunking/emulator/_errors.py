@@ -9,6 +9,7 @@ says what went wrong, so that the live dialect can re-map the few errors it repo
 from __future__ import annotations
 
 import enum
+from http import HTTPStatus
 
 from ._rules import RefusedError
 
@@ -32,6 +33,7 @@ class ErrorKind(enum.Enum):
     BAD_JSON = "bad_json"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNAVAILABLE = "unavailable"
+    INJECTED = "injected"
 
 
 class EmulatedError(Exception):
@@ -202,3 +204,21 @@ class EmulatedError(Exception):
             "The service is temporarily unavailable, retry later",
             kind=ErrorKind.UNAVAILABLE,
         )
+
+    @classmethod
+    def injected(cls, status: int) -> EmulatedError:
+        """The error an injected fault answers with ``status`` (429 and 503 as catalogued)."""
+        if status == 429:
+            return cls.rate_limited()
+        if status == 503:
+            return cls.unavailable()
+        code = _INJECTED_CODES.get(status, status)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = f"HTTP {status}"
+        return cls(status, code, phrase, "Injected fault", kind=ErrorKind.INJECTED)
+
+
+#: The Exotel error code an injected client-error status carries (5xx carry the status).
+_INJECTED_CODES = {400: 1000, 401: 1010, 403: 1011, 404: 1003, 409: 1002, 422: 1001}

@@ -4,6 +4,10 @@ A request first consumes a matching *script* ("the next two POSTs to this path a
 only when none matches are the probabilistic *rules* consulted, with a single draw keyed on the
 seed, the request and how many identical requests came before it (:class:`RequestDraws`). So a
 seed and a set of calls fix every outcome, in whatever order concurrent calls arrive.
+
+A rule or script may also shape its answer: ``headers`` are added to it (``Retry-After`` as an
+HTTP date, a quota header), ``body`` replaces an error status's envelope, and ``seconds`` sets
+how long a ``slow`` answer waits or a ``slow_body`` one pauses between bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, get_args
 
 import attrs
@@ -23,21 +27,37 @@ __all__ = [
     "FaultKind",
     "FaultPlan",
     "FaultRule",
+    "NamedFault",
     "RequestDraws",
     "ScriptedFault",
     "check_kind",
+    "error_status",
 ]
 
-#: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page, connection dropped
-#: before or after the change is applied, or ``slow`` (answer delayed past a client's timeout).
-FaultKind = Literal["503", "429", "502_html", "drop_before", "drop_after", "slow"]
-FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+#: The named faults: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page,
+#: connection dropped before or after the change is applied, ``slow`` (answer delayed past a
+#: client's timeout), ``slow_body`` (the head at once, then the body a byte at a time) and
+#: ``refuse`` (the connection refused: nothing reaches the API).
+NamedFault = Literal[
+    "503", "429", "502_html", "drop_before", "drop_after", "slow", "slow_body", "refuse"
+]
+FAULT_KINDS: tuple[NamedFault, ...] = get_args(NamedFault)
+#: A named fault, or any HTTP error status from ``"400"`` to ``"599"`` (answered with the
+#: dialect's error envelope for that status, without applying the request).
+FaultKind = NamedFault | str
 
 _ACCOUNT_PREFIX = re.compile(r"^/v2/accounts/[^/]+(?=/|$)")
 
 
+def error_status(kind: str) -> int | None:
+    """The HTTP status an error-status fault answers (``"504"`` -> 504), else ``None``."""
+    if len(kind) == 3 and kind.isdigit() and 400 <= int(kind) <= 599:
+        return int(kind)
+    return None
+
+
 def check_kind(value: object) -> FaultKind:
-    """Return ``value`` if it names a fault kind.
+    """Return ``value`` if it names a fault kind or an HTTP error status.
 
     Raises:
         ValueError: If it does not.
@@ -45,7 +65,42 @@ def check_kind(value: object) -> FaultKind:
     for kind in FAULT_KINDS:
         if value == kind:
             return kind
-    raise ValueError(f"fault={value!r} is invalid: expected one of {', '.join(FAULT_KINDS)}")
+    if isinstance(value, str) and error_status(value) is not None:
+        return value
+    raise ValueError(
+        f"fault={value!r} is invalid: expected one of {', '.join(FAULT_KINDS)}, "
+        "or an HTTP error status from '400' to '599'"
+    )
+
+
+def _to_headers(value: object) -> tuple[tuple[str, str], ...]:
+    """Headers as ``(name, value)`` pairs, from a mapping or pairs; names lower-cased."""
+    items = value.items() if isinstance(value, Mapping) else value
+    if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
+        raise ValueError(f"headers={value!r} is invalid: expected a mapping of name to value")
+    pairs = []
+    for item in items:
+        name, text = item
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise ValueError(f"headers={value!r} is invalid: names and values must be str")
+        pairs.append((name.lower(), text))
+    return tuple(pairs)
+
+
+def _to_body(value: object) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise ValueError(f"body={value!r} is invalid: expected bytes, str or None")
+
+
+def _to_seconds(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"seconds={value!r} is invalid: expected seconds >= 0 or None")
+    return float(value)
 
 
 def _check_probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -88,12 +143,19 @@ class FaultRule:
         probability: 0.0 to 1.0.
         method: Only requests with this method (``None`` or ``"*"``: any).
         path: Only paths matching this pattern (see :func:`path_matches`; ``None``: any).
+        headers: Added to the answer, replacing any of the same names.
+        body: Replaces the envelope of an error-status answer.
+        seconds: A ``slow`` answer's delay (default: the ``slow_seconds`` knob), or the pause
+            between a ``slow_body`` answer's bytes (default: one second).
     """
 
     kind: FaultKind = attrs.field(converter=check_kind)
     probability: float = attrs.field(default=1.0, converter=float, validator=_check_probability)
     method: str | None = attrs.field(default=None, converter=_upper_or_none)
     path: str | None = None
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_headers)
+    body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)
+    seconds: float | None = attrs.field(default=None, converter=_to_seconds)
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request."""
@@ -101,17 +163,23 @@ class FaultRule:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return attrs.asdict(self)
+        return _json_ready(self)
 
 
 @attrs.define
 class ScriptedFault:
-    """Inject ``kind`` into the next ``remaining`` matching requests."""
+    """Inject ``kind`` into the next ``remaining`` matching requests.
+
+    ``headers``, ``body`` and ``seconds`` shape the answer as for :class:`FaultRule`.
+    """
 
     kind: FaultKind = attrs.field(converter=check_kind)
     method: str | None = attrs.field(default=None, converter=_upper_or_none)
     path: str | None = None
     remaining: int = 1
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_headers)
+    body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)
+    seconds: float | None = attrs.field(default=None, converter=_to_seconds)
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this script applies to a request (and still has uses left)."""
@@ -123,7 +191,18 @@ class ScriptedFault:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return attrs.asdict(self)
+        return _json_ready(self)
+
+
+#: A fault as :meth:`FaultPlan.choose` picks it: a rule or a script, with its answer's shape.
+Fault = FaultRule | ScriptedFault
+
+
+def _json_ready(fault: Fault) -> dict[str, Any]:
+    data = attrs.asdict(fault)
+    data["headers"] = dict(fault.headers)
+    data["body"] = None if fault.body is None else fault.body.decode("utf-8", "replace")
+    return data
 
 
 class FaultPlan:
@@ -136,7 +215,7 @@ class FaultPlan:
     def __repr__(self) -> str:
         return f"FaultPlan(rules={self.rules!r}, scripts={self.scripts!r})"
 
-    def choose(self, method: str, path: str, draw: Callable[[], float]) -> FaultKind | None:
+    def choose(self, method: str, path: str, draw: Callable[[], float]) -> Fault | None:
         """Pick the fault for one request, consuming a script use if one matches.
 
         ``draw`` returns a number in [0, 1); it is called only when a rule matches.
@@ -146,7 +225,7 @@ class FaultPlan:
                 script.remaining -= 1
                 if script.remaining == 0:
                     self.scripts.remove(script)
-                return script.kind
+                return script
         matching = [rule for rule in self.rules if rule.matches(method, path)]
         if not matching:
             return None  # no draw: adding no faults must not shift the seeded sequence
@@ -157,7 +236,7 @@ class FaultPlan:
         for rule in matching:
             cumulative += rule.probability
             if value < cumulative:
-                return rule.kind
+                return rule
         return None
 
     def clear(self) -> None:

@@ -26,6 +26,7 @@ class RequestRecord:
             connection, a client that timed out or went away).
         fault: The injected fault applied, if any (``"503"``, ``"drop_after"``, ...).
         duration: Seconds from arrival to answer, on the emulator's clock.
+        arrived: When the request arrived, on the emulator's clock.
     """
 
     method: str
@@ -34,6 +35,7 @@ class RequestRecord:
     status: int | None
     fault: str | None
     duration: float
+    arrived: float
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -93,6 +95,7 @@ class ConnectionStats:
         peak: The most connections open at once.
         requests: Requests read over all connections (keep-alive reuse shows as
             ``requests > opened``).
+        idle_closed: Keep-alive connections the emulator closed after the ``idle_timeout``.
     """
 
     opened: int = 0
@@ -100,6 +103,7 @@ class ConnectionStats:
     current: int = 0
     peak: int = 0
     requests: int = 0
+    idle_closed: int = 0
 
     def connection_opened(self) -> None:
         """Count an accepted connection."""

@@ -101,8 +101,13 @@ class Exchange:
         timed_out: The response took longer than the caller's read timeout (in process only):
             the transport raises ``httpx2.ReadTimeout``.
         fault: The injected fault applied to this request, if any.
+        refused: With ``response=None``: the connection counts as refused, not dropped (in
+            process ``httpx2.ConnectError``; served, the connection closes unanswered).
+        drip: Send the body a byte at a time, this many seconds apart (a ``slow_body`` fault).
     """
 
     response: EmulatedResponse | None
     timed_out: bool = False
     fault: str | None = None
+    refused: bool = False
+    drip: float | None = None

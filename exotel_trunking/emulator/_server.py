@@ -1,7 +1,8 @@
 """The network front end: HTTP/1.1 with h11, on anyio (asyncio or trio).
 
-Keep-alive connections with Content-Length bodies; a ``drop_*`` fault really closes the
-socket, a ``slow`` one really waits (and gives up as soon as the client hangs up); idle
+Keep-alive connections with Content-Length bodies; a ``drop_*`` or ``refuse`` fault really
+closes the socket, a ``slow`` one really waits (and gives up as soon as the client hangs up), a
+``slow_body`` one sends the head and then the body a byte at a time; idle
 keep-alive connections are closed after the ``idle_timeout`` knob; connections are counted in
 ``emulator.connections``.
 
@@ -167,7 +168,11 @@ class _Conversation(abc.ABC):
             exchange = await self._handle(request, arrived)
             if exchange.response is None:
                 return  # a drop fault: close without answering
-            await self._send(self._serialize(exchange.response, head=request.method == "HEAD"))
+            head = request.method == "HEAD"
+            if exchange.drip is not None and not head:
+                await self._drip(exchange.response, exchange.drip)
+            else:
+                await self._send(self._serialize(exchange.response, head=head))
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return  # e.g. the client asked for "Connection: close"
             conn.start_next_cycle()
@@ -188,6 +193,7 @@ class _Conversation(abc.ABC):
                 # The idle timeout only runs between requests, never inside one.
                 idle = conn.their_state is h11.IDLE
                 if not await self._more_data(self._emulator.knobs.idle_timeout if idle else None):
+                    self._emulator.connections.idle_closed += 1
                     return None  # idle for too long: close the keep-alive connection
             # Exact types, as h11 checks its own (its events' base class is an ABC: slower).
             elif type(event) is h11.Request:
@@ -218,6 +224,22 @@ class _Conversation(abc.ABC):
     def _serialize(self, response: EmulatedResponse, *, head: bool = False) -> bytes:
         """The bytes of ``response``, with ``Server``, ``Date`` and ``Content-Length``."""
         conn = self._conn
+        data = self._start(response)
+        if response.body and not head:
+            data += conn.send(h11.Data(data=response.body)) or b""
+        return data + (conn.send(_END_OF_MESSAGE) or b"")
+
+    async def _drip(self, response: EmulatedResponse, pause: float) -> None:
+        """Send the head of ``response`` at once, then its body a byte every ``pause`` seconds."""
+        conn = self._conn
+        await self._send(self._start(response))
+        for index in range(len(response.body)):
+            await self._emulator.sleep(pause)
+            await self._send(conn.send(h11.Data(data=response.body[index : index + 1])) or b"")
+        await self._send(conn.send(_END_OF_MESSAGE) or b"")
+
+    def _start(self, response: EmulatedResponse) -> bytes:
+        """The status line and headers of ``response``, as h11 writes them."""
         headers = [
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
         ]
@@ -226,10 +248,8 @@ class _Conversation(abc.ABC):
         headers.append((b"date", _http_date(int(time.time()))))
         headers.append((b"content-length", b"%d" % len(response.body)))
         reason = _REASONS.get(response.status, b"")
-        data = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
-        if response.body and not head:
-            data = (data or b"") + (conn.send(h11.Data(data=response.body)) or b"")
-        return (data or b"") + (conn.send(_END_OF_MESSAGE) or b"")
+        start = h11.Response(status_code=response.status, headers=headers, reason=reason)
+        return self._conn.send(start) or b""
 
     async def _refuse(self, status: int, message: str) -> None:
         """Answer a request that could not be read, if the protocol state still allows it."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import httpx2
 
 from exotel_trunking.emulator import Emulator
@@ -84,3 +85,10 @@ def assert_same_shape(actual: Any, example: Any, where: str = "$") -> None:
         assert actual is None, where
     else:
         assert type(actual) is type(example), f"{where}: {actual!r} vs {example!r}"
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Poll the server's counters, which change in its own tasks (nothing to wait on)."""
+    with anyio.fail_after(3):
+        while not predicate():  # noqa: ASYNC110 - the server offers no event for this
+            await anyio.sleep(0.01)

@@ -252,7 +252,7 @@ def test_the_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -
     ("argv", "message"),
     [
         (["--rate-limit", "lots"], "CALLS/SECONDS"),
-        (["--fault", "504=0.1"], "unknown fault '504'"),
+        (["--fault", "wobble=0.1"], "unknown fault 'wobble'"),
         (["--fault", "503=2"], "from 0 to 1"),
         (["--dialect", "legacy"], "'legacy' is not one of"),
         (["--latency", "x"], "LOW-HIGH"),

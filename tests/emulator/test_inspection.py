@@ -32,7 +32,15 @@ async def test_the_request_log_records_what_happened_without_headers(emulator: E
     assert (deleted.method, deleted.query, deleted.status) == ("DELETE", f"trunk_sid={sid}", 200)
     assert (dropped.status, dropped.fault) == (None, "drop_before")
     assert all(isinstance(r, RequestRecord) and r.duration >= 0 for r in emulator.requests)
-    assert set(created.to_dict()) == {"method", "path", "query", "status", "fault", "duration"}
+    assert set(created.to_dict()) == {
+        "method",
+        "path",
+        "query",
+        "status",
+        "fault",
+        "duration",
+        "arrived",
+    }
 
 
 async def test_counters_by_status_and_fault(emulator: Emulator) -> None:
@@ -114,7 +122,15 @@ async def test_admin_endpoints_in_process(emulator: Emulator) -> None:
     assert knobs.status_code == 200
     assert knobs.json()["page_size"] == 10
     assert knobs.json()["faults"]["rules"] == [
-        {"kind": "503", "probability": 0.0, "method": None, "path": None}
+        {
+            "kind": "503",
+            "probability": 0.0,
+            "method": None,
+            "path": None,
+            "headers": {},
+            "body": None,
+            "seconds": None,
+        }
     ]
     assert bad.status_code == 400
     assert "page_size" in bad.json()["error"]
@@ -122,7 +138,15 @@ async def test_admin_endpoints_in_process(emulator: Emulator) -> None:
     assert "unknown knob" in unknown.json()["error"]
     assert script.status_code == 200
     assert faults["scripts"] == [
-        {"kind": "429", "method": "GET", "path": "/trunks/*/credentials", "remaining": 1}
+        {
+            "kind": "429",
+            "method": "GET",
+            "path": "/trunks/*/credentials",
+            "remaining": 1,
+            "headers": {},
+            "body": None,
+            "seconds": None,
+        }
     ]
     assert added.json()["rules"][-1]["kind"] == "slow"
     assert missing.status_code == 404

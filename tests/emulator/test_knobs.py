@@ -102,7 +102,7 @@ def test_unknown_knobs_and_faults_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown knob"):
         make_emulator().configure(latencyy=1)
     with pytest.raises(ValueError, match="fault"):
-        make_emulator(faults={"504": 0.5})
+        make_emulator(faults={"504x": 0.5})
     with pytest.raises(ValueError, match=r"0\.0 to 1\.0"):
         make_emulator(faults={"503": 1.5})
     with pytest.raises(ValueError, match="dialect"):

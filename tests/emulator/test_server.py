@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -14,7 +14,15 @@ import pytest
 
 from exotel_trunking.emulator import Emulator, run_server
 
-from .emulator_helpers import ACCOUNT, KEY, TOKEN, assert_same_shape, make_emulator, trunk_url
+from .emulator_helpers import (
+    ACCOUNT,
+    KEY,
+    TOKEN,
+    assert_same_shape,
+    make_emulator,
+    trunk_url,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -33,13 +41,6 @@ async def served(
         client_options.setdefault("auth", (KEY, TOKEN))
         async with httpx2.AsyncClient(base_url=base_url, **client_options) as http:  # type: ignore[arg-type]
             yield base_url, http
-
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll the server's counters, which change in its own tasks (nothing to wait on)."""
-    with anyio.fail_after(3):
-        while not predicate():  # noqa: ASYNC110 - the server offers no event for this
-            await anyio.sleep(0.01)
 
 
 async def test_serve_yields_a_loopback_url_and_answers_like_in_process(emulator: Emulator) -> None:
@@ -71,6 +72,7 @@ async def test_keep_alive_reuses_one_connection(emulator: Emulator) -> None:
         "current": 0,
         "peak": 1,
         "requests": 5,
+        "idle_closed": 0,
     }
 
 
@@ -79,7 +81,7 @@ async def test_drop_faults_really_close_the_connection(
     emulator: Emulator, fault: str, applied: bool
 ) -> None:
     async with served(emulator) as (_, http):
-        emulator.script("POST", "/trunks", fault)  # type: ignore[arg-type]
+        emulator.script("POST", "/trunks", fault)
         with pytest.raises(httpx2.RemoteProtocolError):
             await http.post(f"{ACCOUNT}/trunks", json=TRUNK_BODY)
         await wait_until(lambda: emulator.connections.closed == 1)

@@ -5,25 +5,17 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Callable
 
 import anyio
 import anyio.abc
 import httpx2
 import pytest
 
-from .emulator_helpers import ACCOUNT, KEY, SID, TOKEN, make_emulator, trunk_url
+from .emulator_helpers import ACCOUNT, KEY, SID, TOKEN, make_emulator, trunk_url, wait_until
 
 pytestmark = pytest.mark.anyio
 
 AUTHORIZATION = "Basic " + base64.b64encode(f"{KEY}:{TOKEN}".encode()).decode()
-
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll the server's counters, which change in its own tasks (nothing to wait on)."""
-    with anyio.fail_after(3):
-        while not predicate():  # noqa: ASYNC110 - the server offers no event for this
-            await anyio.sleep(0.01)
 
 
 async def connect(base_url: str) -> anyio.abc.SocketStream:

@@ -267,7 +267,7 @@ async def test_dropped_repeatable_post_ends_with_exactly_one_record_and_returns_
     emulator = make_emulator(dialect)
     async with client_for(emulator) as client:
         sid = (await client.trunks.create("dropped")).trunk_sid
-        emulator.script("POST", f"/trunks/*{suffix}", kind)  # type: ignore[arg-type]
+        emulator.script("POST", f"/trunks/*{suffix}", kind)
         returned = await call(client, sid)
     [record] = records_of(emulator, sid)
     if operation == "alias":
@@ -285,7 +285,7 @@ async def test_dropped_create_trunk_is_not_repeated_and_says_the_trunk_may_exist
     kind: str,
 ) -> None:
     emulator = make_emulator()
-    emulator.script("POST", "/trunks", kind)  # type: ignore[arg-type]
+    emulator.script("POST", "/trunks", kind)
     async with client_for(emulator) as client:
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("uncertain")

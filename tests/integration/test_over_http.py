@@ -102,7 +102,7 @@ async def test_a_real_dropped_connection_is_survived_by_a_repeatable_post(
     emulator = make_emulator("live")
     async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
         sid = (await client.trunks.create("dropped")).trunk_sid
-        emulator.script("POST", "/trunks/*/phone-numbers", kind)  # type: ignore[arg-type]
+        emulator.script("POST", "/trunks/*/phone-numbers", kind)
         number = await client.phone_numbers.map(sid, NUMBERS[0])
     [record] = emulator.state.phone_numbers(sid)
     assert number.id == record.id
@@ -118,7 +118,7 @@ async def test_a_real_dropped_connection_on_create_trunk_is_not_repeated(
 ) -> None:
     emulator = make_emulator("reference")
     async with emulator.serve() as base_url, http_client_for(base_url, **stack) as client:
-        emulator.script("POST", "/trunks", kind)  # type: ignore[arg-type]
+        emulator.script("POST", "/trunks", kind)
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("maybe")
     assert "may have been created" in str(caught.value)

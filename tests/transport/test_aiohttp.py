@@ -168,7 +168,7 @@ async def test_a_dropped_connection_on_a_repeatable_post_is_recovered(kind: str)
     events: list[RetryEvent] = []
     async with emulator.serve() as base_url, aiohttp_client(base_url, on_retry=events.append) as c:
         sid = (await c.trunks.create("dropped")).trunk_sid
-        emulator.script("POST", "/trunks/*/phone-numbers", kind)  # type: ignore[arg-type]
+        emulator.script("POST", "/trunks/*/phone-numbers", kind)
         number = await c.phone_numbers.map(sid, NUMBERS[0])
     [record] = emulator.state.phone_numbers(sid)
     assert number.id == record.id
@@ -184,7 +184,7 @@ async def test_a_dropped_connection_on_create_trunk_is_not_repeated(kind: str) -
     # the SDK would repeat, creating the trunk twice.
     emulator = make_emulator()
     async with emulator.serve() as base_url, aiohttp_client(base_url) as client:
-        emulator.script("POST", "/trunks", kind)  # type: ignore[arg-type]
+        emulator.script("POST", "/trunks", kind)
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("maybe")
     assert not isinstance(caught.value, APITimeoutError)

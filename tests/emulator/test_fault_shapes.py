@@ -1,0 +1,257 @@
+"""Faults that shape their answer, refused connections, dripped bodies and injected time.
+
+Everything here that waits does so on a virtual clock handed to the emulator (``clock`` and
+``sleep``), except the served tests, which use real sockets and short real pauses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from exotel_trunking.emulator import Emulator, FaultRule, ScriptedFault
+from exotel_trunking.emulator._faults import check_kind
+
+from ..transport.virtual_time import VirtualTime, virtual_time
+from .emulator_helpers import (
+    ACCOUNT,
+    KEY,
+    TOKEN,
+    api,
+    create_trunk,
+    make_emulator,
+    trunk_url,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+NUMBER = {"phone_number": "+919876543210"}
+
+
+def on_virtual_time(clock: VirtualTime, **knobs: Any) -> Emulator:
+    return make_emulator(clock=clock.monotonic, sleep=clock.pause, **knobs)
+
+
+@pytest.mark.parametrize("kind", ["400", "404", "500", "502", "504", "599"])
+def test_any_http_error_status_is_a_fault_kind(kind: str) -> None:
+    assert check_kind(kind) == kind
+
+
+@pytest.mark.parametrize("kind", ["200", "399", "600", "5o3", "wobble", 503, None])
+def test_other_kinds_are_refused_naming_what_is_valid(kind: object) -> None:
+    with pytest.raises(ValueError, match=r"fault=.* is invalid: expected one of 503, 429"):
+        check_kind(kind)
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, 1000), (404, 1003), (500, 500), (504, 504)])
+async def test_an_error_status_fault_answers_the_dialect_s_envelope_and_changes_nothing(
+    emulator: Emulator, status: int, code: int
+) -> None:
+    async with api(emulator) as http:
+        sid = await create_trunk(http)
+        emulator.script("POST", "/trunks/*/phone-numbers", str(status))
+        response = await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
+    body = response.json()
+    assert response.status_code == status
+    assert body["http_code"] == status
+    assert body["response"]["status"] == "failure"
+    assert body["response"]["error_data"]["code"] == code
+    assert emulator.state.phone_numbers(sid) == []
+    assert (emulator.requests[-1].status, emulator.requests[-1].fault) == (status, str(status))
+
+
+async def test_an_error_status_fault_in_the_live_dialect_keeps_its_status() -> None:
+    emulator = make_emulator("live")
+    emulator.script("GET", None, "504")
+    async with api(emulator) as http:
+        response = await http.get(f"{ACCOUNT}/trunks")
+    assert response.status_code == 504
+    assert response.json()["response"]["code"] == 504
+
+
+async def test_headers_are_added_to_the_answer_replacing_ones_of_the_same_name(
+    emulator: Emulator,
+) -> None:
+    emulator.configure(fault_retry_after=1)
+    date = "Wed, 21 Oct 2026 07:28:00 GMT"
+    emulator.script("GET", None, "429", headers={"Retry-After": date, "X-Extra": "yes"})
+    emulator.script("GET", None, "503", headers=[("Retry-After", "7")])
+    async with api(emulator) as http:
+        limited = await http.get(trunk_url("x", "credentials"))
+        unavailable = await http.get(trunk_url("x", "credentials"))
+    assert limited.headers.get_list("retry-after") == [date]
+    assert limited.headers["x-extra"] == "yes"
+    assert unavailable.headers["retry-after"] == "7"
+
+
+async def test_headers_shape_a_request_that_is_otherwise_answered_normally(
+    emulator: Emulator,
+) -> None:
+    quota = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000060"}
+    async with api(emulator) as http:
+        sid = await create_trunk(http)
+        emulator.script("POST", None, "slow", seconds=0, headers=quota)
+        response = await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
+    assert response.status_code == 200
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert len(emulator.state.phone_numbers(sid)) == 1
+
+
+async def test_a_body_replaces_the_error_envelope(emulator: Emulator) -> None:
+    page = b"<html>" + b"x" * 10_000 + b"</html>"
+    emulator.script("GET", None, "500", body=page)
+    async with api(emulator) as http:
+        response = await http.get(trunk_url("x", "credentials"))
+    assert (response.status_code, response.content) == (500, page)
+
+
+async def test_refuse_raises_connect_error_in_process_and_changes_nothing(
+    emulator: Emulator,
+) -> None:
+    emulator.script("POST", "/trunks", "refuse")
+    async with api(emulator) as http:
+        with pytest.raises(httpx2.ConnectError, match="Connection refused"):
+            await http.post(f"{ACCOUNT}/trunks", json={"trunk_name": "t"})
+    assert emulator.state.trunks == []
+    assert (emulator.requests[-1].status, emulator.requests[-1].fault) == (None, "refuse")
+
+
+async def test_refuse_closes_a_served_connection_unanswered(anyio_backend: str) -> None:
+    emulator = make_emulator()
+    emulator.script("POST", "/trunks", "refuse")
+    async with emulator.serve() as url, httpx2.AsyncClient(base_url=url, auth=(KEY, TOKEN)) as http:
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await http.post(f"{ACCOUNT}/trunks", json={"trunk_name": "t"})
+    assert emulator.state.trunks == []
+
+
+async def test_slow_body_sends_every_byte_a_pause_apart_on_the_emulator_s_sleep(
+    anyio_backend: str,
+) -> None:
+    async with virtual_time() as clock:
+        emulator = on_virtual_time(clock)
+        emulator.script("GET", None, "slow_body", seconds=0.5)
+        async with api(emulator, timeout=None) as http:
+            started = clock.monotonic()
+            response = await http.get(trunk_url("x", "credentials"))
+            elapsed = clock.monotonic() - started
+    assert response.status_code == 404
+    assert response.json()["response"]["status"] == "failure"
+    assert elapsed == pytest.approx(0.5 * len(response.content))
+    assert emulator.state.trunks == []
+
+
+async def test_slow_body_pauses_longer_than_the_read_timeout_raise_read_timeout(
+    anyio_backend: str,
+) -> None:
+    async with virtual_time() as clock:
+        emulator = on_virtual_time(clock)
+        async with api(emulator, timeout=httpx2.Timeout(5.0, read=2.0)) as http:
+            sid = await create_trunk(http)
+            emulator.script("POST", None, "slow_body", seconds=3.0)
+            started = clock.monotonic()
+            with pytest.raises(httpx2.ReadTimeout):
+                await http.post(trunk_url(sid, "phone-numbers"), json=NUMBER)
+            elapsed = clock.monotonic() - started
+    assert elapsed == 2.0
+    assert len(emulator.state.phone_numbers(sid)) == 1  # applied before the body set out
+
+
+async def test_a_served_slow_body_arrives_whole_a_byte_at_a_time(anyio_backend: str) -> None:
+    emulator = make_emulator()
+    emulator.script("GET", None, "slow_body", seconds=0.0005)
+    chunks: list[bytes] = []
+    async with (
+        emulator.serve() as url,
+        httpx2.AsyncClient(base_url=url, auth=(KEY, TOKEN)) as http,
+        http.stream("GET", trunk_url("x", "credentials")) as response,
+    ):
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+    body = b"".join(chunks)
+    assert response.status_code == 404
+    assert json.loads(body)["response"]["status"] == "failure"
+    assert len(chunks) > 1  # not one write: the bytes came apart
+
+
+async def test_latency_and_slow_answers_wait_on_the_injected_sleep(anyio_backend: str) -> None:
+    async with virtual_time(start=100.0) as clock:
+        emulator = on_virtual_time(clock, latency=30.0)
+        emulator.script("GET", None, "slow", seconds=600.0)
+        with anyio.fail_after(5):  # 630 s of emulated time, no real waiting
+            async with api(emulator, timeout=None) as http:
+                response = await http.get(trunk_url("x", "credentials"))
+    record = emulator.requests[-1]
+    assert response.status_code == 404
+    assert (record.arrived, record.duration) == (100.0, 630.0)
+    assert [seconds for _, seconds in clock.sleeps] == []  # the emulator's are not the SDK's
+
+
+async def test_the_request_log_says_when_each_request_arrived(anyio_backend: str) -> None:
+    async with virtual_time(start=10.0) as clock:
+        emulator = on_virtual_time(clock, latency=1.0)
+        async with api(emulator) as http:
+            await http.get(trunk_url("x", "credentials"))
+            await clock.pause(5.0)
+            await http.get(trunk_url("x", "credentials"))
+    assert [record.arrived for record in emulator.requests] == [10.0, 16.0]
+
+
+async def test_idle_keep_alive_connections_closed_by_the_emulator_are_counted(
+    anyio_backend: str,
+) -> None:
+    emulator = make_emulator(idle_timeout=0.05)
+    async with emulator.serve() as url, httpx2.AsyncClient(base_url=url, auth=(KEY, TOKEN)) as http:
+        await http.get(trunk_url("x", "credentials"))
+        await wait_until(lambda: emulator.connections.idle_closed > 0)
+    assert emulator.connections.idle_closed == 1
+    assert emulator.connections.closed == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("headers", "Retry-After: 3", "headers='Retry-After: 3' is invalid"),
+        ("headers", {"Retry-After": 3}, "names and values must be str"),
+        ("body", 42, "body=42 is invalid"),
+        ("seconds", -1, "seconds=-1 is invalid"),
+        ("seconds", True, "seconds=True is invalid"),
+    ],
+)
+def test_bad_answer_shapes_are_refused_naming_the_option(
+    emulator: Emulator, option: str, value: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        emulator.script("GET", None, "503", **{option: value})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        emulator.add_fault("503", **{option: value})  # type: ignore[arg-type]
+    assert emulator.faults.scripts == []
+    assert emulator.faults.rules == []
+
+
+def test_shaped_faults_are_listed_json_ready(emulator: Emulator) -> None:
+    emulator.script("GET", None, "500", headers={"X-A": "1"}, body="oops", seconds=None)
+    emulator.add_fault("slow_body", 0.5, seconds=0.25)
+    listed = json.loads(json.dumps(emulator.faults.to_dict()))
+    assert listed["scripts"][0]["headers"] == {"x-a": "1"}
+    assert listed["scripts"][0]["body"] == "oops"
+    assert listed["rules"][0]["seconds"] == 0.25
+    assert isinstance(emulator.faults.scripts[0], ScriptedFault)
+    assert isinstance(emulator.faults.rules[0], FaultRule)
+
+
+async def test_the_admin_api_scripts_shaped_faults(emulator: Emulator) -> None:
+    async with api(emulator) as http:
+        added = await http.post(
+            "/_emulator/scripts",
+            json={"method": "GET", "fault": "504", "headers": {"Retry-After": "9"}},
+        )
+        response = await http.get(trunk_url("x", "credentials"))
+    assert added.status_code == 200
+    assert response.status_code == 504
+    assert response.headers["retry-after"] == "9"
