@@ -11,7 +11,7 @@ import pytest
 from exotel_trunking import RateLimit
 from exotel_trunking._transport import LocalRateLimiter
 
-from .fakeapi import peak_share
+from .emulated import peak_share
 from .virtual_time import VirtualTime, virtual_time
 
 pytestmark = pytest.mark.anyio
