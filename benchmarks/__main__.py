@@ -2,8 +2,9 @@
 
 Without CASEs every case runs. A full run (every case, not ``--quick``) writes
 ``benchmarks/results/``; a partial or quick run only prints, unless ``--out`` names a directory.
-``python -m benchmarks profile`` profiles the SDK's per-call hot path instead (not in the full
-run).
+``python -m benchmarks profile`` profiles the SDK's per-call hot path instead, and
+``python -m benchmarks handoff`` times the ways a sync call can reach an event loop (neither is
+in the full run).
 """
 
 from __future__ import annotations
@@ -54,13 +55,16 @@ def _write(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("cases", nargs="*", choices=[*CASES, "profile", []], metavar="CASE")
+    parser.add_argument(
+        "cases", nargs="*", choices=[*CASES, "profile", "handoff", []], metavar="CASE"
+    )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (about 1 min)")
     parser.add_argument("--out", type=Path, help="write RESULTS.md and the plots here")
     args = parser.parse_args(argv)
-    if "profile" in args.cases:
-        importlib.import_module("benchmarks.profile").main(quick=args.quick)
-        return 0
+    for alone in ("profile", "handoff"):  # diagnostics, not part of the full run
+        if alone in args.cases:
+            importlib.import_module(f"benchmarks.{alone}").main(quick=args.quick)
+            return 0
     cases = args.cases or list(CASES)
     full = not args.quick and set(cases) == set(CASES)
     out: Path = args.out or (RESULTS if full else Path(tempfile.mkdtemp(prefix="bench-")))

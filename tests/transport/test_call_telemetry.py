@@ -1,11 +1,13 @@
 """One call's telemetry: its span and its attempts' spans, events, metrics and log records.
 
-On virtual time (see :mod:`.virtual_time`) against :class:`~.fakeapi.FakeExotel`, reporting to
-in-memory OpenTelemetry providers (``otel_capture``), never to the global ones.
+On virtual time (see :mod:`.virtual_time`) against the shipped emulator in process (see
+:mod:`.emulated`), reporting to in-memory OpenTelemetry providers (``otel_capture``), never to
+the global ones. The request ids the telemetry must carry are read from the emulator's answers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -20,15 +22,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 from exotel_trunking import AsyncTrunkingClient, NotFoundError, RateLimit, _telemetry
 from exotel_trunking._transport import Call, LocalRateLimiter
 from exotel_trunking._transport._watch import watch_call
+from exotel_trunking.emulator import Emulator
 
 from ..otel_capture import Captured, captured
-from .fakeapi import ACCOUNT, DropBefore, FakeExotel, Status, envelope, success
-from .virtual_time import VirtualTime, use_virtual_time, virtual_time
+from .emulated import ACCOUNT, client_on, create_trunk, emulator_on
+from .virtual_time import VirtualTime, virtual_time
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000.0
 TEMPLATE = "/v2/accounts/{account_sid}/trunks/{trunk_sid}/phone-numbers"
+NUMBERS = "/trunks/*/phone-numbers"
 
 
 @pytest.fixture
@@ -37,36 +41,63 @@ def otel() -> Iterator[Captured]:
         yield found
 
 
-def make_client(fake: FakeExotel, clock: VirtualTime, **options: Any) -> AsyncTrunkingClient:
-    fake.clock = clock.monotonic
-    client = AsyncTrunkingClient(
-        "key",
-        "token",
-        ACCOUNT,
-        base_url="https://api.exotel.test",
-        transport=fake.mock_transport(clock.pause),
-        rate_limit=None,
-        **options,
-    )
-    use_virtual_time(client, clock, lambda: 0.5)
-    return client
+class Answers(httpx2.AsyncBaseTransport):
+    """The emulator's in-process transport, noting the ``request_id`` of every answer it gives.
+
+    Attributes:
+        request_ids: One per answer, in order (``None`` for an answer without one).
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = emulator.transport()
+        self.request_ids: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        body = json.loads(await response.aread())
+        self.request_ids.append(body.get("request_id") if isinstance(body, dict) else None)
+        return response
 
 
-def retried_twice(fake: FakeExotel) -> None:
-    """The next list answers 503, then 429 with ``Retry-After: 2``, then succeeds."""
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Status(429, (("Retry-After", "2"),)))
+def make_client(
+    emulator: Emulator, clock: VirtualTime, **options: Any
+) -> tuple[AsyncTrunkingClient, Answers]:
+    """A client served by ``emulator`` on ``clock``, and the record of the answers it got."""
+    answers = Answers(emulator)
+    return client_on(emulator, clock, transport=answers, **options), answers
+
+
+def retried_twice(emulator: Emulator) -> str:
+    """The next list answers 503, then 429 with ``Retry-After: 2``, then succeeds.
+
+    Returns:
+        The sid of the trunk whose numbers to list.
+    """
+    sid = create_trunk(emulator)
+    emulator.script("GET", NUMBERS, "503")
+    emulator.script("GET", NUMBERS, "429", headers={"Retry-After": "2"})
+    return sid
+
+
+def distinct_ids(answers: Answers, count: int) -> list[str]:
+    """The request ids of the ``count`` answers, checked to be present and all different."""
+    ids = answers.request_ids
+    assert len(ids) == count
+    assert all(isinstance(i, str) and i for i in ids)
+    assert len(set(ids)) == count
+    return [str(i) for i in ids]
 
 
 async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Captured) -> None:
-    fake = FakeExotel()
-    retried_twice(fake)
     caller = otel.tracer_provider.get_tracer("test")
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = retried_twice(emulator)
+        client, answers = make_client(emulator, clock)
         with caller.start_as_current_span("caller"):
-            assert await client.phone_numbers.list("tr1") == []
+            assert await client.phone_numbers.list(sid) == []
 
+    first, second, third = distinct_ids(answers, 3)
     assert otel.outline() == [
         "caller",
         "  phone_numbers.list",
@@ -83,9 +114,9 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
         "server.address": "api.exotel.test",
         "server.port": 443,
         "exotel.account_sid": ACCOUNT,
-        "exotel.trunk_sid": "tr1",
+        "exotel.trunk_sid": sid,
         "exotel.attempts": 3,
-        "exotel.request_id": "req-3",
+        "exotel.request_id": third,
     }
     assert [(e.name, dict(e.attributes or {})) for e in call.events] == [
         (
@@ -95,7 +126,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
                 "exotel.retry.reason": "503",
                 "exotel.retry.delay": 0.5,
                 "http.response.status_code": 503,
-                "exotel.request_id": "req-1",
+                "exotel.request_id": first,
             },
         ),
         (
@@ -105,7 +136,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
                 "exotel.retry.reason": "429",
                 "exotel.retry.delay": 2.0,
                 "http.response.status_code": 429,
-                "exotel.request_id": "req-2",
+                "exotel.request_id": second,
             },
         ),
         (
@@ -117,7 +148,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
             },
         ),
     ]
-    url = f"https://api.exotel.test/v2/accounts/{ACCOUNT}/trunks/tr1/phone-numbers"
+    url = f"https://api.exotel.test/v2/accounts/{ACCOUNT}/trunks/{sid}/phone-numbers"
     attempts = otel.children(call)
     assert [dict(a.attributes or {}) for a in attempts] == [
         {
@@ -128,7 +159,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
             "http.response.status_code": 503,
             "error.type": "503",
             "exotel.retry.reason": "503",
-            "exotel.request_id": "req-1",
+            "exotel.request_id": first,
         },
         {
             "http.request.method": "GET",
@@ -139,7 +170,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
             "http.response.status_code": 429,
             "error.type": "429",
             "exotel.retry.reason": "429",
-            "exotel.request_id": "req-2",
+            "exotel.request_id": second,
         },
         {
             "http.request.method": "GET",
@@ -161,11 +192,11 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
 
 
 async def test_the_metrics_of_a_call_retried_twice_that_waited_once(otel: Captured) -> None:
-    fake = FakeExotel()
-    retried_twice(fake)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
-        await client.phone_numbers.list("tr1")
+        emulator = emulator_on(clock)
+        sid = retried_twice(emulator)
+        client, _ = make_client(emulator, clock)
+        await client.phone_numbers.list(sid)
 
     op = "phone_numbers.list"
     prefix = "exotel_trunking.client."
@@ -189,34 +220,30 @@ async def test_the_metrics_of_a_call_retried_twice_that_waited_once(otel: Captur
 
 
 async def test_an_attempt_in_flight_is_counted_until_it_ends(otel: Captured) -> None:
-    arrived, release = anyio.Event(), anyio.Event()
-
-    async def handler(request: httpx2.Request) -> httpx2.Response:
-        arrived.set()
-        await release.wait()
-        return httpx2.Response(200, content=envelope("GET", success([]), request_id="r1"))
-
     in_flight = "exotel_trunking.client.active_requests"
-    async with (
-        AsyncTrunkingClient(
-            "key", "token", ACCOUNT, transport=httpx2.MockTransport(handler), rate_limit=None
-        ) as client,
-        anyio.create_task_group() as group,
-    ):
-        group.start_soon(client.phone_numbers.list, "tr1")
-        await arrived.wait()
-        # The counts are the process's (other tests' operations show, at 0).
-        assert otel.values(in_flight, "exotel.operation")[("phone_numbers.list",)] == 1
-        release.set()
+    async with virtual_time(T0) as clock:
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "slow", seconds=5.0)  # answered at T0 + 5
+        client, _ = make_client(emulator, clock)
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.phone_numbers.list, sid)
+            await clock.pause(1.0)
+            # The request is in the emulator, unanswered; the script that holds it is used up.
+            assert (emulator.requests, emulator.faults.scripts) == ([], [])
+            # The counts are the process's (other tests' operations show, at 0).
+            assert otel.values(in_flight, "exotel.operation")[("phone_numbers.list",)] == 1
+    (answered,) = emulator.requests
+    assert (answered.status, answered.fault, answered.duration) == (200, "slow", 5.0)
     assert otel.values(in_flight, "exotel.operation")[("phone_numbers.list",)] == 0
 
 
 async def test_a_failed_call_carries_its_error_type_and_its_attempt_the_status(
     otel: Captured,
 ) -> None:
-    fake = FakeExotel()  # no trunk: 404
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)  # no trunk: 404
+        client, _ = make_client(emulator, clock)
         with pytest.raises(NotFoundError):
             await client.phone_numbers.map("tr9", "+919876543210")
 
@@ -237,12 +264,12 @@ async def test_a_failed_call_carries_its_error_type_and_its_attempt_the_status(
 async def test_a_transport_error_is_the_attempts_error_type_and_its_retry_reason(
     otel: Captured,
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", DropBefore())
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
-        await client.phone_numbers.list("tr1")
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "drop_before")
+        client, _ = make_client(emulator, clock)
+        await client.phone_numbers.list(sid)
 
     (call,) = otel.named("phone_numbers.list")
     failed, succeeded = otel.children(call)
@@ -255,11 +282,11 @@ async def test_a_transport_error_is_the_attempts_error_type_and_its_retry_reason
 
 
 async def test_with_attempt_spans_off_the_call_span_has_no_children(otel: Captured) -> None:
-    fake = FakeExotel()
-    retried_twice(fake)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, attempt_spans=False)
-        await client.phone_numbers.list("tr1")
+        emulator = emulator_on(clock)
+        sid = retried_twice(emulator)
+        client, _ = make_client(emulator, clock, attempt_spans=False)
+        await client.phone_numbers.list(sid)
 
     assert otel.outline() == ["phone_numbers.list"]
     (call,) = otel.spans()
@@ -272,15 +299,15 @@ async def test_with_attempt_spans_off_the_call_span_has_no_children(otel: Captur
 
 
 async def test_pacing_below_the_rate_limit_is_a_wait_for_pacing(otel: Captured) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        client, _ = make_client(emulator, clock)
         client._requester.limiter = LocalRateLimiter(
             RateLimit(1, 10.0, 1), clock=clock.monotonic, sleep=clock.sleep
         )
-        await client.phone_numbers.list("tr1")
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
+        await client.phone_numbers.list(sid)
 
     first, second = otel.named("phone_numbers.list")
     assert first.events == ()
@@ -301,11 +328,11 @@ async def test_without_a_configured_provider_nothing_is_built(
         "exotel_trunking._transport._watch.CallWatch.__init__",
         lambda *args: built.append(args),
     )
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
-        await client.phone_numbers.list("tr1")
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        client, _ = make_client(emulator, clock)
+        assert await client.phone_numbers.list(sid) == []
     assert built == []
     with _telemetry.use_providers(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider()):
         assert _telemetry.instruments() is None
@@ -346,12 +373,13 @@ async def test_a_finished_call_is_one_debug_record_with_fields_for_json_formatte
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
-    fake = FakeExotel()
-    retried_twice(fake)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
-        await client.phone_numbers.list("tr1")
+        emulator = emulator_on(clock)
+        sid = retried_twice(emulator)
+        client, answers = make_client(emulator, clock)
+        await client.phone_numbers.list(sid)
 
+    first, second, third = distinct_ids(answers, 3)
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert len(debug) == 1
     record: Any = debug[0]
@@ -359,13 +387,13 @@ async def test_a_finished_call_is_one_debug_record_with_fields_for_json_formatte
         "phone_numbers.list",
         200,
         3,
-        "req-3",
+        third,
     )
     assert isinstance(record.duration_ms, float)
     retries: list[Any] = [r for r in caplog.records if r.levelno == logging.INFO]
     assert [(r.operation, r.status, r.attempts, r.request_id) for r in retries] == [
-        ("phone_numbers.list", 503, 1, "req-1"),
-        ("phone_numbers.list", 429, 2, "req-2"),
+        ("phone_numbers.list", 503, 1, first),
+        ("phone_numbers.list", 429, 2, second),
     ]
     assert all(isinstance(r.duration_ms, float) for r in retries)
 
@@ -374,16 +402,17 @@ async def test_a_failed_call_is_one_debug_record_naming_the_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
-    fake = FakeExotel()
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)  # no trunk: 404
+        client, answers = make_client(emulator, clock)
         with pytest.raises(NotFoundError):
             await client.credentials.get("tr9")
 
+    (request_id,) = distinct_ids(answers, 1)
     (record,) = caplog.records
     assert record.getMessage().startswith(
         f"GET /v2/accounts/{ACCOUNT}/trunks/tr9/credentials failed "
-        "(exotel_trunking.NotFoundError) request_id=req-1 elapsed="
+        f"(exotel_trunking.NotFoundError) request_id={request_id} elapsed="
     )
     fields: Any = record
     assert (fields.operation, fields.status, fields.attempts) == ("credentials.get", 404, 1)
