@@ -7,8 +7,10 @@ on the canned ``MockTransport`` of the overhead case, ``rate_limit=None``) reach
 side by side, from a thread without an event loop:
 
 - ``async``: awaited inside the loop (the baseline);
-- ``portal``: ``TrunkingClient``, i.e. anyio's ``BlockingPortal.call`` into its loop thread;
-- ``from_thread``: ``anyio.from_thread.run(..., token=)`` into a loop thread;
+- ``TrunkingClient``: the sync client as it is (``from_thread.run`` with its loop's token);
+- ``portal``: anyio's ``BlockingPortal.call`` into a loop thread (the sync client's first
+  design);
+- ``from_thread``: ``anyio.from_thread.run(..., token=)`` into a loop thread, bare;
 - ``threadsafe``: ``asyncio.run_coroutine_threadsafe`` into an asyncio loop thread;
 - ``caller``: a persistent asyncio loop run by the calling thread itself (no thread crossed;
   one thread only, so not a design for a client that threads share, just the floor).
@@ -73,6 +75,22 @@ class _AnyioLoop:
         self._thread.join()
 
 
+class _Portal:
+    """A loop thread reached through anyio's blocking portal."""
+
+    def __init__(self) -> None:
+        self._context = anyio.from_thread.start_blocking_portal()
+        self.portal = self._context.__enter__()
+        self.client = self.portal.call(_AsyncioLoop._make, None)  # type: ignore[arg-type]
+
+    def run(self, function: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        return self.portal.call(function)
+
+    def close(self) -> None:
+        self.portal.call(self.client.aclose)
+        self._context.__exit__(None, None, None)
+
+
 class _AsyncioLoop:
     """An asyncio loop on a thread, reached with ``asyncio.run_coroutine_threadsafe``."""
 
@@ -122,6 +140,7 @@ def _time(call: Call, calls: int) -> float:
 def _measure(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
     sync = TrunkingClient(API_KEY, API_TOKEN, ACCOUNT_SID, transport=mock_transport(), **_OPTIONS)
     anyio_loop, asyncio_loop, caller = _AnyioLoop(), _AsyncioLoop(), _CallerLoop()
+    portal = _Portal()
     in_loop = _AsyncioLoop()
 
     def awaited(body: Callable[[], Coroutine[Any, Any, Any]]) -> Call:
@@ -137,7 +156,8 @@ def _measure(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
     work: dict[str, dict[str, Call]] = {
         "phone_numbers.list": {
             "async": awaited(lambda: in_loop.client.phone_numbers.list(TRUNK_SID)),
-            "portal": lambda: sync.phone_numbers.list(TRUNK_SID),
+            "TrunkingClient": lambda: sync.phone_numbers.list(TRUNK_SID),
+            "portal": lambda: portal.run(lambda: portal.client.phone_numbers.list(TRUNK_SID)),
             "from_thread": lambda: anyio_loop.run(
                 lambda: anyio_loop.client.phone_numbers.list(TRUNK_SID)
             ),
@@ -148,7 +168,8 @@ def _measure(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
         },
         "nothing": {
             "async": awaited(_nothing),
-            "portal": lambda: sync._loop.portal.call(_nothing),
+            "TrunkingClient": lambda: sync._loop.call(_nothing),
+            "portal": lambda: portal.run(_nothing),
             "from_thread": lambda: anyio_loop.run(_nothing),
             "threadsafe": lambda: asyncio_loop.run(_nothing),
             "caller": lambda: caller.run(_nothing),
@@ -167,7 +188,7 @@ def _measure(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
                         results[name][way].append(value)
     finally:
         sync.close()
-        for loop in (anyio_loop, asyncio_loop, caller, in_loop):
+        for loop in (anyio_loop, asyncio_loop, caller, in_loop, portal):
             loop.close()
     return results
 
@@ -182,4 +203,4 @@ def main(*, quick: bool = False) -> None:
         for way, values in ways.items():
             value = statistics.median(values)
             extra = value - base if way != "async" else 0.0
-            print(f"  {way:12} {value:8.1f}   {value / base:5.2f}x   +{extra:.1f} µs")
+            print(f"  {way:15} {value:8.1f}   {value / base:5.2f}x   +{extra:.1f} µs")

@@ -1,7 +1,8 @@
 """``TrunkingClient``: the synchronous client, built on the async one.
 
 A ``TrunkingClient`` runs one :class:`AsyncTrunkingClient` in an event loop of its own, on a
-daemon thread, and hands every call to it through anyio's blocking portal. There is one
+daemon thread, and hands every call to it with ``anyio.from_thread.run`` and the loop's token
+(the cheapest of anyio's ways in: ``python -m benchmarks handoff`` compares them). There is one
 implementation of every operation, retry, rate limit and bulk run: the async one. Any number
 of threads may share one client; their calls run concurrently in its loop, sharing its
 connection pool and rate limiter.
@@ -25,9 +26,9 @@ from types import EllipsisType, TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
+import anyio.from_thread
 import httpx2
-from anyio.from_thread import BlockingPortal
-from anyio.lowlevel import current_token
+from anyio.lowlevel import EventLoopToken, current_token
 
 from . import _bulk, _resources
 from ._bulk import BulkResult, ProgressCallback
@@ -74,22 +75,22 @@ def _refuse_event_loop() -> None:
 
 
 class _Loop:
-    """An event loop on a daemon thread, and the portal into it."""
+    """An event loop on a daemon thread, and the token to reach it from other threads."""
 
     def __init__(self) -> None:
-        ready: queue.Queue[BlockingPortal] = queue.Queue(maxsize=1)
+        ready: queue.Queue[tuple[EventLoopToken, anyio.Event]] = queue.Queue(maxsize=1)
 
         async def serve() -> None:
-            async with BlockingPortal() as portal:
-                ready.put(portal)
-                await portal.sleep_until_stopped()
+            stop = anyio.Event()
+            ready.put((current_token(), stop))
+            await stop.wait()
 
         # A daemon thread: a client never closed does not keep the program from exiting.
         self._thread = threading.Thread(
             target=anyio.run, args=(serve,), name="exotel-trunking", daemon=True
         )
         self._thread.start()
-        self.portal = ready.get()
+        self._token, self._stop = ready.get()
         self.stopped = False
 
     def call(self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -103,7 +104,11 @@ class _Loop:
         if self.stopped:
             raise APIConnectionError("the client has been closed")
         # The caller's current span (if traced) is the parent of the call's, in the loop's thread.
-        return self.portal.call(functools.partial(carry_context(function), *args, **kwargs))
+        call = functools.partial(_awaited, carry_context(function), *args, **kwargs)
+        try:
+            return anyio.from_thread.run(call, token=self._token)
+        except anyio.RunFinishedError:
+            raise APIConnectionError("the client has been closed") from None
 
     def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
         """The items of an async iterator of the loop, one call a step."""
@@ -116,8 +121,15 @@ class _Loop:
     def stop(self) -> None:
         """Stop the loop and wait for its thread; later calls fail."""
         self.stopped = True
-        self.portal.call(self.portal.stop)
+        anyio.from_thread.run_sync(self._stop.set, token=self._token)
         self._thread.join()
+
+
+async def _awaited(
+    function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Await ``function(*args, **kwargs)``: a coroutine function for ``from_thread.run``."""
+    return await function(*args, **kwargs)
 
 
 R = TypeVar("R")
