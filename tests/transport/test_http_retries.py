@@ -1,8 +1,12 @@
 """The request loop on virtual time: what is retried, when, how often, and what is raised.
 
-Each test serves :class:`~.fakeapi.FakeExotel` through ``httpx2.MockTransport`` and puts the
-client's transport and limiter on a :class:`~.virtual_time.VirtualTime`, so the delays the
-SDK chooses are observed exactly and nothing waits for real.
+Each test serves the shipped :class:`~exotel_trunking.emulator.Emulator` in process
+(:func:`~.emulated.emulator_on`, :func:`~.emulated.client_on`) and puts the emulator, the
+client's retries and its limiter on one :class:`~.virtual_time.VirtualTime`, so the delays the
+SDK chooses are observed exactly and nothing waits for real. Faults are the emulator's own
+(``emulator.script``, ``emulator.add_fault``, its ``latency`` knob); what happened is read from
+its request log and state. The one failure it cannot make, a connection breaking while the
+request is written (``httpx2.WriteError``), comes from :class:`Wire`, which wraps its transport.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -39,76 +44,129 @@ from exotel_trunking import (
     UnprocessableEntityError,
     WhitelistedIp,
 )
+from exotel_trunking.emulator import Dialect, Emulator
 
-from .fakeapi import (
-    ACCOUNT,
-    DropAfter,
-    DropBefore,
-    FakeExotel,
-    Fault,
-    Outage,
-    Refuse,
-    Status,
+from .emulated import (
+    ACCOUNT_PATH,
+    API_TOKEN,
+    arrivals,
+    attempts,
+    client_on,
+    create_trunk,
+    emulator_on,
     peak_share,
 )
-from .virtual_time import EPOCH, VirtualTime, use_virtual_time, virtual_time
+from .virtual_time import EPOCH, VirtualTime, virtual_time
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000.0
 NUMBER = "+919876543210"
-NUMBERS_PATH = f"/v2/accounts/{ACCOUNT}/trunks/tr1/phone-numbers"
-TOKEN = "s3cr3t-t0ken"
+NUMBERS = "/trunks/*/phone-numbers"
+#: A ``slow`` answer this late outlasts the client's 30 s read timeout; the change still lands.
+SLOW = 60.0
 
 
-def make_client(
-    fake: FakeExotel,
-    clock: VirtualTime,
-    *,
-    rand: Callable[[], float] = lambda: 0.5,
-    **options: Any,
-) -> AsyncTrunkingClient:
-    """A client served by ``fake`` and living on ``clock``; no pacing unless asked."""
-    fake.clock = clock.monotonic
-    options.setdefault("rate_limit", None)
-    client = AsyncTrunkingClient(
-        "key",
-        TOKEN,
-        ACCOUNT,
-        base_url="https://api.exotel.test",
-        transport=fake.mock_transport(clock.pause),
-        **options,
-    )
-    use_virtual_time(client, clock, rand)
-    return client
-
-
-def retry_after(value: str) -> tuple[tuple[str, str], ...]:
-    return (("Retry-After", value),)
+def numbers_path(sid: str) -> str:
+    return f"{ACCOUNT_PATH}/trunks/{sid}/phone-numbers"
 
 
 def http_date(moment: float) -> str:
+    """``moment`` (virtual monotonic seconds) as an HTTP date on the virtual wall clock."""
     return email.utils.formatdate(EPOCH + moment, usegmt=True)
 
 
-def arrivals(fake: FakeExotel, method: str | None = None, fragment: str = "") -> list[float]:
-    return [seen.at for seen in fake.requests(method, fragment)]
+def retry_after(value: str) -> dict[str, str]:
+    return {"Retry-After": value}
+
+
+def statuses(emulator: Emulator, method: str | None = None, fragment: str = "") -> list[int | None]:
+    """The status each logged request was answered with (``None``: no answer)."""
+    return [record.status for record in attempts(emulator, method, fragment)]
 
 
 def sdk_sleeps_end_by(clock: VirtualTime) -> float:
     return max((start + seconds for start, seconds in clock.sleeps), default=clock.monotonic())
 
 
+class Wire(httpx2.AsyncBaseTransport):
+    """The emulator's in-process transport, keeping every answer it gives.
+
+    The answers tell the tests what the emulator really sent (its request ids, error codes and
+    messages, headers). :meth:`fail_next_write` makes the next request of a method fail with
+    ``httpx2.WriteError`` before it reaches the emulator (so nothing is applied): the request
+    broke while being written, a failure the emulator has no fault kind for.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = emulator.transport()
+        self.answers: list[httpx2.Response] = []
+        self.write_errors: list[str] = []
+        self._failing_writes: list[str] = []
+
+    def fail_next_write(self, method: str) -> None:
+        self._failing_writes.append(method)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [answer.json() for answer in self.answers]
+
+    @property
+    def request_ids(self) -> list[str]:
+        return [body["request_id"] for body in self.bodies]
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method in self._failing_writes:
+            self._failing_writes.remove(request.method)
+            self.write_errors.append(request.method)
+            raise httpx2.WriteError("connection reset while sending the request", request=request)
+        response = await self._inner.handle_async_request(request)
+        answer = httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            content=await response.aread(),
+            extensions=response.extensions,
+        )
+        self.answers.append(answer)
+        return answer
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def wired(
+    emulator: Emulator, clock: VirtualTime, **options: Any
+) -> tuple[AsyncTrunkingClient, Wire]:
+    """A client on ``clock`` served by ``emulator`` through a :class:`Wire`."""
+    wire = Wire(emulator)
+    return client_on(emulator, clock, transport=wire, **options), wire
+
+
 # The status table (painpoint 13): which failures are retried, for which calls.
 
-Call = Callable[[AsyncTrunkingClient], Awaitable[object]]
+Call = Callable[[AsyncTrunkingClient, str], Awaitable[object]]
 
+#: Each call: its method, the emulator path pattern it hits, and how to make it on trunk ``sid``.
 CALLS: dict[str, tuple[str, str, Call]] = {
-    "list": ("GET", "phone-numbers", lambda client: client.phone_numbers.list("tr1")),
-    "delete": ("DELETE", "/trunks", lambda client: client.trunks.delete("tr1")),
-    "create": ("POST", "/trunks", lambda client: client.trunks.create("t1")),
-    "map": ("POST", "phone-numbers", lambda client: client.phone_numbers.map("tr1", NUMBER)),
+    "list": ("GET", NUMBERS, lambda client, sid: client.phone_numbers.list(sid)),
+    "delete": ("DELETE", "/trunks", lambda client, sid: client.trunks.delete(sid)),
+    "create": ("POST", "/trunks", lambda client, sid: client.trunks.create("t1")),
+    "map": ("POST", NUMBERS, lambda client, sid: client.phone_numbers.map(sid, NUMBER)),
 }
+
+
+def assert_applied_once(call: str, emulator: Emulator, sid: str, before: dict[str, Any]) -> None:
+    """The call's change is in the emulator's state exactly once (a list changes nothing)."""
+    trunks = emulator.state.trunks
+    if call == "list":
+        assert emulator.snapshot() == before
+    elif call == "delete":
+        assert sid not in [trunk.trunk_sid for trunk in trunks]
+    elif call == "create":
+        assert sorted(trunk.trunk_name for trunk in trunks) == ["existing", "t1"]
+    else:
+        assert [number.phone_number for number in emulator.state.phone_numbers(sid)] == [NUMBER]
+
 
 FINAL_STATUSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -126,60 +184,70 @@ FINAL_STATUSES: dict[int, type[APIStatusError]] = {
 async def test_an_error_status_other_than_429_502_503_504_is_raised_after_one_attempt(
     call: str, status: int
 ) -> None:
-    method, fragment, run = CALLS[call]
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script(method, fragment, Status(status))
+    method, pattern, run = CALLS[call]
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator, "existing")
+        before = emulator.snapshot()
+        emulator.script(method, pattern, str(status))
+        client, wire = wired(emulator, clock)
 
         with pytest.raises(FINAL_STATUSES[status]) as caught:
-            await run(client)
+            await run(client, sid)
 
     error = caught.value
+    [body] = wire.bodies
+    error_data = body["response"]["error_data"]
     assert (error.status_code, error.attempts) == (status, 1)
+    assert error.error_code == error_data["code"]
     assert error.error_code is not None
-    assert error.request_id == "req-1"
-    assert error.message == "scripted failure"
-    assert len(fake.requests()) == 1
+    assert error.request_id == body["request_id"]
+    assert error.request_id
+    assert error.message == error_data["message"] == HTTPStatus(status).phrase
+    assert [(record.status, record.fault) for record in emulator.requests] == [
+        (status, str(status))
+    ]
+    assert emulator.snapshot() == before  # an error status applies nothing
     assert clock.sleeps == []
 
 
-ALWAYS_RETRIED: dict[str, Fault] = {
-    "429": Status(429),
-    "503": Status(503),
-    "connect-refused": Refuse(),
-}
+ALWAYS_RETRIED = ["429", "503", "refuse"]
 
 
-@pytest.mark.parametrize("fault", ALWAYS_RETRIED)
+@pytest.mark.parametrize("fault", ALWAYS_RETRIED, ids=["429", "503", "connect-refused"])
 @pytest.mark.parametrize("call", CALLS)
 async def test_429_503_and_connection_failures_before_sending_are_retried_for_every_call(
     call: str, fault: str
 ) -> None:
-    method, fragment, run = CALLS[call]
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script(method, fragment, ALWAYS_RETRIED[fault])
+    method, pattern, run = CALLS[call]
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator, "existing")
+        before = emulator.snapshot()
+        emulator.script(method, pattern, fault)
+        client = client_on(emulator, clock)
 
-        await run(client)
+        await run(client, sid)
 
-    attempts = [seen.outcome for seen in fake.seen if seen.method == method]
-    assert attempts[-1] == "200"
-    assert len(attempts) == 2
-    assert len(fake.applied) == (0 if method == "GET" else 1)
+    records = attempts(emulator, method)
+    assert [record.fault for record in records] == [fault, None]
+    assert records[-1].status == 200
+    assert_applied_once(call, emulator, sid, before)
 
 
-MAYBE_APPLIED: dict[str, Fault] = {
-    "502": Status(502),
-    "504": Status(504),
-    "read-timeout-after-applying": DropAfter(httpx2.ReadTimeout),
-    "disconnect-after-applying": DropAfter(httpx2.RemoteProtocolError),
-    "disconnect-before-applying": DropBefore(httpx2.RemoteProtocolError),
-    "write-error": DropBefore(httpx2.WriteError),
+#: Failures after which the request may have been applied: (fault kind, its ``seconds``).
+MAYBE_APPLIED: dict[str, tuple[str, float | None]] = {
+    "502": ("502", None),
+    "504": ("504", None),
+    "read-timeout-after-applying": ("slow", SLOW),
+    "disconnect-after-applying": ("drop_after", None),
+    "disconnect-before-applying": ("drop_before", None),
 }
+
+
+def inject(emulator: Emulator, method: str, pattern: str, fault: str) -> None:
+    kind, seconds = MAYBE_APPLIED[fault]
+    emulator.script(method, pattern, kind, seconds=seconds)
 
 
 @pytest.mark.parametrize("fault", MAYBE_APPLIED)
@@ -187,48 +255,85 @@ MAYBE_APPLIED: dict[str, Fault] = {
 async def test_failures_that_may_have_applied_the_request_are_retried_for_safe_calls(
     call: str, fault: str
 ) -> None:
-    method, fragment, run = CALLS[call]
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script(method, fragment, MAYBE_APPLIED[fault])
+    method, pattern, run = CALLS[call]
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator, "existing")
+        before = emulator.snapshot()
+        inject(emulator, method, pattern, fault)
+        client = client_on(emulator, clock)
 
-        result = await run(client)
+        result = await run(client, sid)
 
-    assert len(fake.requests(method)) == 2
+    assert [record.fault for record in attempts(emulator, method)] == [
+        MAYBE_APPLIED[fault][0],
+        None,
+    ]
+    assert_applied_once(call, emulator, sid, before)
     if call == "map":
         assert isinstance(result, PhoneNumber)
-        assert result.id == fake.numbers["tr1"][NUMBER]["id"]
-        assert fake.applied == [("number", NUMBER)]
+        assert result.id == emulator.state.phone_numbers(sid)[0].id
     if call == "delete":
         assert result is None
-        assert fake.trunks == {}
+
+
+@pytest.mark.parametrize("call", ["list", "delete", "map"])
+async def test_a_write_error_is_retried_for_safe_calls(call: str) -> None:
+    method, _, run = CALLS[call]
+    async with virtual_time(T0) as clock:
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator, "existing")
+        before = emulator.snapshot()
+        client, wire = wired(emulator, clock)
+        wire.fail_next_write(method)
+
+        await run(client, sid)
+
+    assert wire.write_errors == [method]
+    assert statuses(emulator, method) == [200]  # the repeat reached the emulator
+    assert_applied_once(call, emulator, sid, before)
 
 
 @pytest.mark.parametrize("fault", MAYBE_APPLIED)
 async def test_trunks_create_is_never_repeated_once_the_request_may_have_been_applied(
     fault: str,
 ) -> None:
-    fake = FakeExotel()
-    fake.script("POST", "/trunks", MAYBE_APPLIED[fault])
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        inject(emulator, "POST", "/trunks", fault)
+        client = client_on(emulator, clock)
 
         with pytest.raises((APIConnectionError, InternalServerError)) as caught:
             await client.trunks.create("t1")
 
-    assert len(fake.requests("POST")) == 1
+    assert len(attempts(emulator, "POST")) == 1
     assert isinstance(caught.value, APIConnectionError | InternalServerError)
     assert caught.value.attempts == 1
     assert clock.sleeps == []
 
 
-async def test_trunks_create_after_a_read_timeout_says_the_trunk_may_exist() -> None:
-    fake = FakeExotel()
-    fake.script("POST", "/trunks", DropAfter(httpx2.ReadTimeout))
+async def test_trunks_create_is_not_repeated_after_a_write_error() -> None:
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        client, wire = wired(emulator, clock)
+        wire.fail_next_write("POST")
+
+        with pytest.raises(APIConnectionError) as caught:
+            await client.trunks.create("t1")
+
+    assert wire.write_errors == ["POST"]
+    assert emulator.requests == []  # not repeated: no second attempt reached the emulator
+    assert caught.value.attempts == 1
+    assert isinstance(caught.value.__cause__, httpx2.WriteError)
+    assert "may have been created" in str(caught.value)
+    assert clock.sleeps == []
+
+
+async def test_trunks_create_after_a_read_timeout_says_the_trunk_may_exist() -> None:
+    async with virtual_time(T0) as clock:
+        emulator = emulator_on(clock)
+        emulator.script("POST", "/trunks", "slow", seconds=SLOW)
+        client = client_on(emulator, clock)
 
         with pytest.raises(APITimeoutError) as caught:
             await client.trunks.create("t1")
@@ -236,18 +341,18 @@ async def test_trunks_create_after_a_read_timeout_says_the_trunk_may_exist() -> 
     message = str(caught.value)
     assert isinstance(caught.value, APIConnectionError)
     assert "'t1' may have been created" in message
-    assert f"POST /v2/accounts/{ACCOUNT}/trunks" in message
-    assert [trunk["trunk_name"] for trunk in fake.trunks.values()] == ["t1"]
-    assert len(fake.requests("POST")) == 1
+    assert f"POST {ACCOUNT_PATH}/trunks" in message
+    assert [trunk.trunk_name for trunk in emulator.state.trunks] == ["t1"]
+    assert statuses(emulator, "POST") == [None]  # the client gave up before the answer
 
 
 async def test_trunks_create_after_a_dropped_connection_is_a_connection_error_not_a_timeout() -> (
     None
 ):
-    fake = FakeExotel()
-    fake.script("POST", "/trunks", DropAfter(httpx2.RemoteProtocolError))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        emulator.script("POST", "/trunks", "drop_after")
+        client = client_on(emulator, clock)
 
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("t1")
@@ -255,141 +360,147 @@ async def test_trunks_create_after_a_dropped_connection_is_a_connection_error_no
     assert not isinstance(caught.value, APITimeoutError)
     assert "may have been created" in str(caught.value)
     assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
-    assert len(fake.trunks) == 1
+    assert len(emulator.state.trunks) == 1
 
 
 async def test_trunks_create_is_retried_when_the_connection_was_refused() -> None:
-    fake = FakeExotel()
-    fake.script("POST", "/trunks", Refuse(), Refuse())
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        emulator.script("POST", "/trunks", "refuse", times=2)
+        client = client_on(emulator, clock)
 
         trunk = await client.trunks.create("t1")
 
     assert isinstance(trunk, Trunk)
     assert trunk.trunk_name == "t1"
-    assert len(fake.trunks) == 1
+    assert [t.trunk_sid for t in emulator.state.trunks] == [trunk.trunk_sid]
+    assert [record.fault for record in attempts(emulator, "POST")] == ["refuse", "refuse", None]
 
 
 # Unknown outcome, then a 409: the existing record is returned.
 
 
-@pytest.mark.parametrize("duplicate_as_200", [False, True], ids=["http-409", "live-200-code-409"])
-@pytest.mark.parametrize("drop", [httpx2.RemoteProtocolError, httpx2.ReadTimeout])
+@pytest.mark.parametrize("dialect", ["reference", "live"], ids=["http-409", "live-200-code-409"])
+@pytest.mark.parametrize("drop", ["drop_after", "slow"], ids=["disconnect", "read-timeout"])
 async def test_map_whose_first_attempt_was_applied_returns_the_existing_mapping(
-    duplicate_as_200: bool, drop: type[httpx2.TransportError]
+    dialect: Dialect, drop: str
 ) -> None:
-    fake = FakeExotel(duplicate_as_200=duplicate_as_200)
-    fake.add_trunk("tr1")
-    fake.script("POST", "phone-numbers", DropAfter(drop))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock, dialect=dialect)
+        sid = create_trunk(emulator)
+        emulator.script("POST", NUMBERS, drop, seconds=SLOW if drop == "slow" else None)
+        client = client_on(emulator, clock)
 
-        number = await client.phone_numbers.map("tr1", "+91 98765-43210")
+        number = await client.phone_numbers.map(sid, "+91 98765-43210")
 
-    assert number.phone_number == NUMBER
-    assert number.id == fake.numbers["tr1"][NUMBER]["id"]
-    assert fake.applied == [("number", NUMBER)]
-    assert [seen.outcome for seen in fake.seen] == [
-        "drop",
-        "409" if not duplicate_as_200 else "200",
-        "200",
+    [stored] = emulator.state.phone_numbers(sid)
+    assert number.phone_number == stored.phone_number == NUMBER
+    assert number.id == stored.id
+    assert [(record.method, record.status, record.fault) for record in emulator.requests] == [
+        ("POST", None, drop),
+        ("POST", 409 if dialect == "reference" else 200, None),
+        ("GET", 200, None),
     ]
-    assert [seen.method for seen in fake.seen] == ["POST", "POST", "GET"]
 
 
 async def test_whitelist_whose_first_attempt_was_applied_returns_the_existing_entry() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("POST", "whitelisted-ips", DropAfter())
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("POST", "/trunks/*/whitelisted-ips", "drop_after")
+        client = client_on(emulator, clock)
 
-        entry = await client.whitelisted_ips.add("tr1", "203.0.113.0/24")
+        entry = await client.whitelisted_ips.add(sid, "203.0.113.0/24")
 
+    [stored] = emulator.state.whitelisted_ips(sid)
     assert isinstance(entry, WhitelistedIp)
-    assert (entry.ip, entry.mask) == ("203.0.113.0", 24)
-    assert entry.id == fake.ips["tr1"][("203.0.113.0", 24)]["id"]
-    assert fake.applied == [("ip", "203.0.113.0/24")]
+    assert (entry.ip, entry.mask) == (stored.ip, stored.mask) == ("203.0.113.0", 24)
+    assert entry.id == stored.id
+    assert statuses(emulator, "POST") == [None, 409]
 
 
 async def test_destinations_whose_first_attempt_was_applied_return_the_existing_records() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("POST", "destination-uris", DropAfter())
-    wanted = ["sip:203.0.113.50:5061;transport=tls", "PBX.example.com:5060;transport=tcp"]
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("POST", "/trunks/*/destination-uris", "drop_after")
+        wanted = ["sip:203.0.113.50:5061;transport=tls", "PBX.example.com:5060;transport=tcp"]
+        client = client_on(emulator, clock)
 
-        added = await client.destination_uris.add("tr1", wanted)
+        added = await client.destination_uris.add(sid, wanted)
 
-    stored = fake.destinations["tr1"]
+    stored = emulator.state.destinations(sid)
     assert [uri.destination for uri in added] == [
         "sip:203.0.113.50:5061;transport=tls",
         "sip:pbx.example.com:5060;transport=tcp",
     ]
-    assert [uri.id for uri in added] == [record["id"] for record in stored.values()]
-    assert len(fake.applied) == 2
+    assert [uri.id for uri in added] == [record.id for record in stored]
+    assert len(stored) == 2
+    assert statuses(emulator, "POST")[0] is None
 
 
 async def test_set_alias_whose_first_attempt_was_applied_returns_the_alias_as_set() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("POST", "settings", DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("POST", "/trunks/*/settings", "slow", seconds=SLOW)
+        client = client_on(emulator, clock)
 
-        setting = await client.settings.set_alias("tr1", NUMBER)
+        setting = await client.settings.set_alias(sid, NUMBER)
 
     assert isinstance(setting, TrunkSetting)
     assert (setting.name, setting.value, setting.trunk_sid) == (
         "trunk_external_alias",
         NUMBER,
-        "tr1",
+        sid,
     )
-    assert len(fake.requests("POST", "settings")) == 2
-    assert fake.applied == [("setting", f"trunk_external_alias={NUMBER}")]
+    assert statuses(emulator, "POST", "settings") == [None, 200]
+    assert [(s.name, s.value) for s in emulator.state.settings(sid)] == [
+        ("trunk_external_alias", NUMBER)
+    ]
 
 
 async def test_a_409_on_the_repeat_that_the_list_cannot_explain_is_raised() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("POST", "phone-numbers", DropBefore(), Status(409))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("POST", NUMBERS, "drop_before")
+        emulator.script("POST", NUMBERS, "409")
+        client = client_on(emulator, clock)
 
         with pytest.raises(ConflictError) as caught:
-            await client.phone_numbers.map("tr1", NUMBER)
+            await client.phone_numbers.map(sid, NUMBER)
 
     assert caught.value.attempts == 2
-    assert len(fake.requests("GET")) == 1  # it looked, and found nothing
-    assert fake.applied == []
+    assert statuses(emulator, "GET") == [200]  # it looked, and found nothing
+    assert emulator.state.phone_numbers(sid) == []
 
 
 async def test_a_409_on_the_first_attempt_is_raised_without_looking_for_the_record() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.numbers["tr1"] = {NUMBER: {"id": "pn0", "phone_number": NUMBER, "trunk_sid": "tr1"}}
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.state.map_phone_number(sid, NUMBER)
+        client = client_on(emulator, clock)
 
         with pytest.raises(ConflictError):
-            await client.phone_numbers.map("tr1", NUMBER)
+            await client.phone_numbers.map(sid, NUMBER)
 
-    assert fake.requests("GET") == []
+    assert statuses(emulator, "POST") == [409]
+    assert attempts(emulator, "GET") == []
 
 
 async def test_delete_whose_first_attempt_was_applied_counts_a_404_as_deleted() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("DELETE", "/trunks", DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("DELETE", "/trunks", "slow", seconds=SLOW)
+        client = client_on(emulator, clock)
 
-        assert await client.trunks.delete("tr1") is None  # type: ignore[func-returns-value]
+        assert await client.trunks.delete(sid) is None  # type: ignore[func-returns-value]
 
-    assert [seen.outcome for seen in fake.seen] == ["drop", "404"]
-    assert fake.trunks == {}
+    assert statuses(emulator) == [None, 404]
+    assert emulator.state.trunks == []
 
 
 # Retry-After (painpoints 7 and 8).
@@ -399,134 +510,139 @@ async def test_delete_whose_first_attempt_was_applied_counts_a_404_as_deleted() 
 async def test_retry_after_seconds_is_honoured_exactly_with_one_retry(
     rate_limit: RateLimit | None,
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("3")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0, rate_limit=rate_limit)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("3"))
+        client = client_on(emulator, clock, rand=lambda: 0.0, rate_limit=rate_limit)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 3.0]
+    assert arrivals(emulator) == [T0, T0 + 3.0]
+    assert statuses(emulator) == [429, 200]
 
 
 async def test_jitter_after_retry_after_only_ever_adds_time() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("3")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.999)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("3"))
+        client = client_on(emulator, clock, rand=lambda: 0.999)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
-    first, second = arrivals(fake)
+    first, second = arrivals(emulator)
     assert 3.0 <= second - first < 3.0 + 2.0
 
 
 async def test_retry_after_http_date_is_honoured_to_the_second() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after(http_date(T0 + 5))))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        # Five seconds ahead on the wall clock the emulator and the client share.
+        date = email.utils.formatdate(clock.time() + 5, usegmt=True)
+        assert date == http_date(T0 + 5)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after(date))
+        client = client_on(emulator, clock, rand=lambda: 0.0)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 5.0]
+    assert arrivals(emulator) == [T0, T0 + 5.0]
 
 
 async def test_retry_after_on_a_503_is_honoured_instead_of_backoff() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503, retry_after("7")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.5)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503", headers=retry_after("7"))
+        client = client_on(emulator, clock, rand=lambda: 0.5)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 7.0]
+    assert arrivals(emulator) == [T0, T0 + 7.0]
 
 
 async def test_during_a_429_cool_down_no_task_of_the_client_sends_anything() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("4")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("4"))
+        client = client_on(emulator, clock, rand=lambda: 0.0)
 
         async def late_caller() -> None:
             await clock.sleep(1.0)
-            await client.whitelisted_ips.list("tr1")
+            await client.whitelisted_ips.list(sid)
 
         async with anyio.create_task_group() as group:
             group.start_soon(late_caller)
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 4.0, T0 + 4.0]
+    assert arrivals(emulator) == [T0, T0 + 4.0, T0 + 4.0]
+    assert arrivals(emulator, "GET", "whitelisted-ips") == [T0 + 4.0]
 
 
 async def test_a_cool_down_from_a_derived_client_holds_the_original_too() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("4")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("4"))
+        client = client_on(emulator, clock, rand=lambda: 0.0)
         derived = client.with_options(timeout=5.0)
 
         async def late_caller() -> None:
             await clock.sleep(1.0)
-            await client.whitelisted_ips.list("tr1")
+            await client.whitelisted_ips.list(sid)
 
         async with anyio.create_task_group() as group:
             group.start_soon(late_caller)
-            await derived.phone_numbers.list("tr1")
+            await derived.phone_numbers.list(sid)
 
-    assert arrivals(fake, "GET", "whitelisted-ips") == [T0 + 4.0]
+    assert arrivals(emulator, "GET", "whitelisted-ips") == [T0 + 4.0]
 
 
 async def test_a_429_that_ends_the_call_still_holds_the_clients_other_requests() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("4")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("4"))
+        client = client_on(emulator, clock, rand=lambda: 0.0)
 
         with pytest.raises(RateLimitError):
-            await client.with_options(max_retries=0).phone_numbers.list("tr1")
-        await client.whitelisted_ips.list("tr1")
+            await client.with_options(max_retries=0).phone_numbers.list(sid)
+        await client.whitelisted_ips.list(sid)
 
-    assert arrivals(fake, "GET", "whitelisted-ips") == [T0 + 4.0]
+    assert arrivals(emulator, "GET", "whitelisted-ips") == [T0 + 4.0]
 
 
 async def test_retry_after_beyond_the_cap_raises_at_once_carrying_retry_after() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("600")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, retry=RetryPolicy(max_retry_after=120.0))
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("600"))
+        client = client_on(emulator, clock, retry=RetryPolicy(max_retry_after=120.0))
 
         with pytest.raises(RateLimitError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
         assert clock.monotonic() == T0
 
     assert caught.value.retry_after == 600.0
     assert "retry_after=600s" in str(caught.value)
     assert clock.sleeps == []
-    assert len(fake.requests()) == 1
+    assert len(emulator.requests) == 1
 
 
 async def test_a_raised_cap_lets_the_client_sleep_through_a_long_retry_after() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("600")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("600"))
+        client = client_on(emulator, clock, rand=lambda: 0.0)
         patient = client.with_options(retry=RetryPolicy(max_retry_after=900.0))
 
-        await patient.phone_numbers.list("tr1")
+        await patient.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 600.0]
+    assert arrivals(emulator) == [T0, T0 + 600.0]
 
 
 @pytest.mark.parametrize(
@@ -547,15 +663,18 @@ async def test_a_raised_cap_lets_the_client_sleep_through_a_long_retry_after() -
 async def test_a_nonsensical_retry_after_falls_back_to_backoff_and_never_crashes(
     status: int, value: str, wait: float
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(status, retry_after(value)))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.5)  # backoff: 0.5 s
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        # Replaces the Retry-After an injected 429 carries by default.
+        emulator.script("GET", NUMBERS, str(status), headers=retry_after(value))
+        client, wire = wired(emulator, clock, rand=lambda: 0.5)  # backoff: 0.5 s
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
-    first, second = arrivals(fake)
+    first, second = arrivals(emulator)
+    assert statuses(emulator) == [status, 200]
+    assert wire.answers[0].headers.get_list("retry-after") == [value]  # as sent, alone
     if status == 503:
         assert second - first == pytest.approx(wait)
     else:  # a cool-down: waiters are spread over a share of it, after it
@@ -564,17 +683,18 @@ async def test_a_nonsensical_retry_after_falls_back_to_backoff_and_never_crashes
 
 @pytest.mark.parametrize("value", ["9999999999", http_date(T0 + 7 * 86_400)])
 async def test_an_absurdly_long_retry_after_raises_instead_of_hanging(value: str) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after(value)))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after(value))
+        client = client_on(emulator, clock)
 
         with pytest.raises(RateLimitError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
     assert caught.value.retry_after == 86_400.0
     assert clock.sleeps == []
+    assert len(emulator.requests) == 1
 
 
 # X-RateLimit-Remaining / X-RateLimit-Reset (painpoint 9).
@@ -592,75 +712,76 @@ async def test_an_absurdly_long_retry_after_raises_instead_of_hanging(value: str
 async def test_an_exhausted_quota_holds_the_next_request_until_the_reset(
     reset: str, held_for: float
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    quota = (("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", reset))
-    fake.script("GET", "phone-numbers", Status(200, quota, body=_list_body()))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        quota = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+        # A normal answer (``slow`` by nothing) that says the quota is spent.
+        emulator.script("GET", NUMBERS, "slow", seconds=0, headers=quota)
+        client = client_on(emulator, clock, rand=lambda: 0.0)
 
-        await client.phone_numbers.list("tr1")
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
+        await client.phone_numbers.list(sid)
 
-    assert arrivals(fake) == [T0, pytest.approx(T0 + held_for)]
+    assert statuses(emulator) == [200, 200]
+    assert arrivals(emulator) == [T0, pytest.approx(T0 + held_for)]
 
 
 async def test_an_absurd_rate_limit_reset_holds_requests_no_longer_than_the_cap() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    quota = (("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "9999999999"))
-    fake.script("GET", "phone-numbers", Status(200, quota, body=_list_body()))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        quota = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "9999999999"}
+        emulator.script("GET", NUMBERS, "slow", seconds=0, headers=quota)
+        client = client_on(emulator, clock, rand=lambda: 0.0)
 
-        await client.phone_numbers.list("tr1")
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
+        await client.phone_numbers.list(sid)
 
     # Held, but for the cap (120 s), not until the year 2286.
-    assert arrivals(fake)[1] == pytest.approx(T0 + RetryPolicy().max_retry_after)
-
-
-def _list_body() -> bytes:
-    return b'{"request_id": "q", "response": {"status": "success", "code": 200, "data": []}}'
+    assert arrivals(emulator)[1] == pytest.approx(T0 + RetryPolicy().max_retry_after)
 
 
 # Backoff, attempts, deadline (painpoint 11).
 
 
 async def test_backoff_doubles_with_full_jitter_up_to_max_delay() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", *[Status(503)] * 5)
     policy = RetryPolicy(max_retries=5, initial_delay=1.0, max_delay=5.0)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.5, retry=policy)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503", times=5)
+        client = client_on(emulator, clock, rand=lambda: 0.5, retry=policy)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
     assert [seconds for _, seconds in clock.sleeps] == [0.5, 1.0, 2.0, 2.5, 2.5]
-    assert len(fake.requests()) == 6
+    assert statuses(emulator) == [503] * 5 + [200]
 
 
 async def test_a_failure_after_all_retries_says_how_many_attempts_and_why() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Status(429), DropAfter(httpx2.ReadTimeout))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, max_retries=2)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503")
+        emulator.script("GET", NUMBERS, "429")
+        emulator.script("GET", NUMBERS, "slow", seconds=SLOW)
+        client = client_on(emulator, clock, max_retries=2)
 
         with pytest.raises(APITimeoutError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
     assert caught.value.attempts == 3
     assert "after 3 attempts (503, 429, ReadTimeout)" in str(caught.value)
     assert isinstance(caught.value.__cause__, httpx2.ReadTimeout)
+    assert statuses(emulator) == [503, 429, None]
 
 
 async def test_connection_refused_every_time_raises_a_connection_error_after_max_retries() -> None:
-    fake = FakeExotel()
-    fake.script("POST", "/trunks", *[Refuse()] * 10)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, max_retries=3)
+        emulator = emulator_on(clock)
+        emulator.script("POST", "/trunks", "refuse", times=10)
+        client = client_on(emulator, clock, max_retries=3)
 
         with pytest.raises(APIConnectionError) as caught:
             await client.trunks.create("t1")
@@ -670,65 +791,65 @@ async def test_connection_refused_every_time_raises_a_connection_error_after_max
         caught.value
     )
     assert "may have been created" not in str(caught.value)
-    assert fake.trunks == {}
+    assert emulator.state.trunks == []
+    assert [record.fault for record in emulator.requests] == ["refuse"] * 4
 
 
 async def test_a_status_error_after_all_retries_carries_the_attempt_count() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", *[Status(503)] * 10)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, max_retries=2)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503", times=10)
+        client = client_on(emulator, clock, max_retries=2)
 
         with pytest.raises(InternalServerError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
     assert (caught.value.status_code, caught.value.attempts) == (503, 3)
     assert "after 3 attempts" in str(caught.value)
-    assert len(fake.requests()) == 3
+    assert len(emulator.requests) == 3
 
 
 async def test_max_retries_zero_makes_one_attempt() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, max_retries=0)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503")
+        client = client_on(emulator, clock, max_retries=0)
 
         with pytest.raises(InternalServerError):
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
-    assert len(fake.requests()) == 1
+    assert len(emulator.requests) == 1
 
 
 async def test_no_sleep_is_scheduled_past_the_deadline() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.latency = 0.5
-    fake.script("GET", "phone-numbers", *[Status(503)] * 100)
     policy = RetryPolicy(max_retries=100, initial_delay=1.0, max_delay=1.0, deadline=3.0)
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.99, retry=policy, timeout=1.0)
+        emulator = emulator_on(clock, latency=0.5)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503", times=100)
+        client = client_on(emulator, clock, rand=lambda: 0.99, retry=policy, timeout=1.0)
 
         with pytest.raises(InternalServerError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
         ended = clock.monotonic()
 
     assert sdk_sleeps_end_by(clock) <= T0 + 3.0
-    assert ended <= T0 + 3.0 + 0.5  # the last attempt may run on: fail_after cuts it for real
-    assert caught.value.attempts == len(fake.requests()) == 3
+    assert ended <= T0 + 3.0 + 0.5  # the last attempt may run on past the deadline
+    assert caught.value.attempts == len(emulator.requests) == 3
     assert "after 3 attempts" in str(caught.value)
 
 
 async def test_a_retry_after_ending_past_the_deadline_raises_at_once() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("10")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, retry=RetryPolicy(deadline=5.0))
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("10"))
+        client = client_on(emulator, clock, retry=RetryPolicy(deadline=5.0))
 
         with pytest.raises(RateLimitError) as caught:
-            await client.phone_numbers.list("tr1")
+            await client.phone_numbers.list(sid)
 
     assert caught.value.retry_after == 10.0
     assert clock.monotonic() == T0
@@ -736,17 +857,17 @@ async def test_a_retry_after_ending_past_the_deadline_raises_at_once() -> None:
 
 
 async def test_with_options_overrides_the_policy_and_leaves_the_original_alone() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Status(503))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503", times=2)
+        client = client_on(emulator, clock)
 
         with pytest.raises(InternalServerError):
-            await client.with_options(max_retries=0).phone_numbers.list("tr1")
-        await client.phone_numbers.list("tr1")
+            await client.with_options(max_retries=0).phone_numbers.list(sid)
+        await client.phone_numbers.list(sid)
 
-    assert [seen.outcome for seen in fake.seen] == ["503", "503", "200"]
+    assert statuses(emulator) == [503, 503, 200]
 
 
 # Cancellation (painpoint 12).
@@ -757,63 +878,68 @@ async def cancel_after(clock: VirtualTime, seconds: float, scope: anyio.CancelSc
     scope.cancel()
 
 
-@pytest.mark.parametrize("status", [503, 429])
+@pytest.mark.parametrize("status", ["503", "429"])
 async def test_cancelling_a_call_that_waits_to_retry_returns_at_once_and_sends_nothing_more(
-    status: int,
+    status: str,
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(status, retry_after("30")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, max_connections=1)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, status, headers=retry_after("30"))
+        client = client_on(emulator, clock, max_connections=1)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(cancel_after, clock, 1.0, scope)
-                await client.phone_numbers.list("tr1")
+                await client.phone_numbers.list(sid)
         cancelled_at = clock.monotonic()
         await clock.sleep(60.0)  # a retry left behind would reach the server meanwhile
 
-        await client.whitelisted_ips.list("tr1")  # the only in-flight slot was given back
+        await client.whitelisted_ips.list(sid)  # the only in-flight slot was given back
 
     assert scope.cancelled_caught
     assert cancelled_at == T0 + 1.0
-    assert arrivals(fake, "GET", "phone-numbers") == [T0]
-    assert arrivals(fake, "GET", "whitelisted-ips") == [T0 + 61.0]
+    assert arrivals(emulator, "GET", "phone-numbers") == [T0]
+    assert arrivals(emulator, "GET", "whitelisted-ips") == [T0 + 61.0]
 
 
 async def test_cancelling_a_call_held_by_a_cool_down_leaves_the_cool_down_for_the_others() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(429, retry_after("30")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, rand=lambda: 0.0, max_connections=1)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("30"))
+        client = client_on(emulator, clock, rand=lambda: 0.0, max_connections=1)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(cancel_after, clock, 1.0, scope)
-                await client.phone_numbers.list("tr1")
+                await client.phone_numbers.list(sid)
 
-        await client.whitelisted_ips.list("tr1")
+        await client.whitelisted_ips.list(sid)
 
-    assert arrivals(fake) == [T0, T0 + 30.0]
+    assert arrivals(emulator) == [T0, T0 + 30.0]
+    assert arrivals(emulator, "GET", "whitelisted-ips") == [T0 + 30.0]
 
 
 # Observability: the on_retry hook and the INFO log line.
 
 
 async def test_on_retry_receives_one_event_per_retry() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Refuse(), Status(429, retry_after("4")))
     events: list[RetryEvent] = []
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock, on_retry=events.append)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503")
+        emulator.script("GET", NUMBERS, "refuse")
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("4"))
+        client, wire = wired(emulator, clock, on_retry=events.append)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
+    unavailable, limited, _ = wire.request_ids  # the refused attempt had no answer
+    path = numbers_path(sid)
     assert events == [
-        RetryEvent("GET", NUMBERS_PATH, 1, 0.5, "503", 503, "req-1"),
-        RetryEvent("GET", NUMBERS_PATH, 2, 1.0, "ConnectError", None, None),
-        RetryEvent("GET", NUMBERS_PATH, 3, 4.0, "429", 429, "req-2"),
+        RetryEvent("GET", path, 1, 0.5, "503", 503, unavailable),
+        RetryEvent("GET", path, 2, 1.0, "ConnectError", None, None),
+        RetryEvent("GET", path, 3, 4.0, "429", 429, limited),
     ]
 
 
@@ -821,42 +947,48 @@ async def test_each_retry_is_logged_at_info_with_attempt_wait_reason_and_request
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Status(503), Status(429, retry_after("2")))
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        emulator.script("GET", NUMBERS, "503")
+        emulator.script("GET", NUMBERS, "429", headers=retry_after("2"))
+        client, wire = wired(emulator, clock)
 
-        await client.phone_numbers.list("tr1")
+        await client.phone_numbers.list(sid)
 
+    unavailable, limited, _ = wire.request_ids
+    path = numbers_path(sid)
     retries = [
         record.getMessage()
         for record in caplog.records
         if record.name == "exotel_trunking" and record.levelno == logging.INFO
     ]
     assert retries == [
-        f"retrying GET {NUMBERS_PATH}: attempt 1 failed (503), next in 0.50s request_id=req-1",
-        f"retrying GET {NUMBERS_PATH}: attempt 2 failed (429), next in 2.00s request_id=req-2",
+        f"retrying GET {path}: attempt 1 failed (503), next in 0.50s request_id={unavailable}",
+        f"retrying GET {path}: attempt 2 failed (429), next in 2.00s request_id={limited}",
     ]
-    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+    assert all(API_TOKEN not in record.getMessage() for record in caplog.records)
 
 
 async def test_debug_logging_shows_each_finished_call_with_its_request_id_and_the_time_it_took(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The SDK times each call itself (from its start to the last byte of its last answer), so
-    # a transport that returns a pre-read body (MockTransport) gets a measured time too.
+    # a transport that returns a pre-read body (the emulator's in process) gets a measured
+    # time too.
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
     async with virtual_time(T0) as clock:
-        client = make_client(fake, clock)
+        emulator = emulator_on(clock)
+        sid = create_trunk(emulator)
+        client, wire = wired(emulator, clock)
 
-        assert await client.phone_numbers.list("tr1") == []
+        assert await client.phone_numbers.list(sid) == []
 
+    [request_id] = wire.request_ids
     assert [record.levelno for record in caplog.records] == [logging.DEBUG]
     assert re.fullmatch(
-        rf"GET {re.escape(NUMBERS_PATH)} -> 200 request_id=req-1 elapsed=\d+\.\dms",
+        rf"GET {re.escape(numbers_path(sid))} -> 200 request_id={re.escape(request_id)} "
+        r"elapsed=\d+\.\dms",
         caplog.records[0].getMessage(),
     )
 
@@ -864,19 +996,33 @@ async def test_debug_logging_shows_each_finished_call_with_its_request_id_and_th
 # Thundering herd (painpoints 6 and 10).
 
 
+async def outage(emulator: Emulator, clock: VirtualTime, seconds: float, wait: str) -> None:
+    """Every list of numbers answers 429 (``Retry-After: wait``) for the next ``seconds``."""
+    emulator.add_fault("429", method="GET", path=NUMBERS, headers=retry_after(wait))
+    await clock.pause(seconds)
+    emulator.clear_faults()
+
+
 async def herd(
-    fake: FakeExotel, clock: VirtualTime, tasks: int, **options: Any
+    emulator: Emulator, clock: VirtualTime, sid: str, tasks: int, **options: Any
 ) -> list[list[PhoneNumber]]:
-    client = make_client(fake, clock, rand=random.Random(3).random, **options)
+    """``tasks`` concurrent lists of numbers through one client, during a 2 s outage."""
+    client = client_on(emulator, clock, rand=random.Random(3).random, **options)
     results: list[list[PhoneNumber]] = []
 
     async def caller() -> None:
-        results.append(await client.phone_numbers.list("tr1"))
+        results.append(await client.phone_numbers.list(sid))
 
     async with anyio.create_task_group() as group:
+        group.start_soon(outage, emulator, clock, 2.0, "2")
         for _ in range(tasks):
             group.start_soon(caller)
     return results
+
+
+def answered(emulator: Emulator, status: int) -> list[float]:
+    """When each request answered ``status`` arrived."""
+    return [record.arrived for record in emulator.requests if record.status == status]
 
 
 @pytest.mark.parametrize(
@@ -885,30 +1031,27 @@ async def herd(
 async def test_200_concurrent_calls_all_answered_429_retry_after_the_window_spread_out(
     rate_limit: RateLimit | None,
 ) -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.latency = 0.01  # all 200 are in flight before the first 429 comes back
-    fake.outage = Outage(T0 + 2.0, Status(429, retry_after("2")))
     async with virtual_time(T0) as clock:
-        results = await herd(fake, clock, 200, rate_limit=rate_limit, max_connections=200)
+        # The latency keeps all 200 in flight before the first 429 comes back.
+        emulator = emulator_on(clock, latency=0.01)
+        sid = create_trunk(emulator)
+        results = await herd(emulator, clock, sid, 200, rate_limit=rate_limit, max_connections=200)
 
-    retries = [seen.at for seen in fake.outcomes("200")]
+    retries = answered(emulator, 200)
     assert len(results) == len(retries) == 200
     # Unpaced, all 200 are in flight at once; paced, only the burst went out.
     burst = 0 if rate_limit is None else rate_limit.burst
-    assert len(fake.outcomes("429")) == (200 if rate_limit is None else burst)
+    assert len(answered(emulator, 429)) == (200 if rate_limit is None else burst)
     assert min(retries) >= T0 + 2.0
     assert peak_share(retries, 0.05) <= 0.25
 
 
 async def test_after_a_429_only_the_requests_already_in_flight_collect_one() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.latency = 0.01
-    fake.outage = Outage(T0 + 2.0, Status(429, retry_after("2")))
     async with virtual_time(T0) as clock:
-        results = await herd(fake, clock, 300, rate_limit=None, max_connections=30)
+        emulator = emulator_on(clock, latency=0.01)
+        sid = create_trunk(emulator)
+        results = await herd(emulator, clock, sid, 300, rate_limit=None, max_connections=30)
 
     assert len(results) == 300
-    assert len(fake.outcomes("429")) == 30  # exactly the 30 in flight, none sent after
-    assert min(seen.at for seen in fake.outcomes("200")) >= T0 + 2.0
+    assert len(answered(emulator, 429)) == 30  # exactly the 30 in flight, none sent after
+    assert min(answered(emulator, 200)) >= T0 + 2.0
