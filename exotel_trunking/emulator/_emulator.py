@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -57,6 +57,13 @@ _BAD_GATEWAY_PAGE = (
     b"</body>\r\n</html>\r\n"
 )
 
+
+#: Faults that keep the request from being applied, and where the connection fails for them.
+_UNDELIVERED: dict[str, Literal["connect", "write"] | None] = {
+    "drop_before": None,
+    "refuse": "connect",
+    "write_error": "write",
+}
 
 #: What :meth:`Emulator.handle` reports if it ends before an answer was made (cancelled).
 _UNANSWERED = Exchange(None)
@@ -470,8 +477,8 @@ class Emulator:
         if kind == "502_html":
             headers = (("content-type", "text/html"), ("server", "nginx"))
             return Exchange(EmulatedResponse(502, headers, _BAD_GATEWAY_PAGE), fault=kind)
-        if kind in ("drop_before", "refuse"):
-            return Exchange(None, fault=kind, refused=kind == "refuse")
+        if kind in _UNDELIVERED:
+            return Exchange(None, fault=kind, failed_at=_UNDELIVERED[kind])
         if kind == "drop_after":
             self._app.handle(request)  # the change lands; the answer never leaves
             return Exchange(None, fault=kind)

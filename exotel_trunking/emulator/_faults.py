@@ -36,10 +36,19 @@ __all__ = [
 
 #: The named faults: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page,
 #: connection dropped before or after the change is applied, ``slow`` (answer delayed past a
-#: client's timeout), ``slow_body`` (the head at once, then the body a byte at a time) and
-#: ``refuse`` (the connection refused: nothing reaches the API).
+#: client's timeout), ``slow_body`` (the head at once, then the body a byte at a time),
+#: ``refuse`` (the connection refused) and ``write_error`` (the connection broken while the
+#: request was being sent); with these last two nothing reaches the API.
 NamedFault = Literal[
-    "503", "429", "502_html", "drop_before", "drop_after", "slow", "slow_body", "refuse"
+    "503",
+    "429",
+    "502_html",
+    "drop_before",
+    "drop_after",
+    "slow",
+    "slow_body",
+    "refuse",
+    "write_error",
 ]
 FAULT_KINDS: tuple[NamedFault, ...] = get_args(NamedFault)
 #: A named fault, or any HTTP error status from ``"400"`` to ``"599"`` (answered with the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -101,13 +101,15 @@ class Exchange:
         timed_out: The response took longer than the caller's read timeout (in process only):
             the transport raises ``httpx2.ReadTimeout``.
         fault: The injected fault applied to this request, if any.
-        refused: With ``response=None``: the connection counts as refused, not dropped (in
-            process ``httpx2.ConnectError``; served, the connection closes unanswered).
+        failed_at: With ``response=None``: where the connection failed before the request was
+            delivered, ``"connect"`` (refused) or ``"write"`` (broken while being sent); in
+            process ``httpx2.ConnectError`` or ``httpx2.WriteError``, served the connection
+            closes unanswered. ``None``: dropped after the request arrived.
         drip: Send the body a byte at a time, this many seconds apart (a ``slow_body`` fault).
     """
 
     response: EmulatedResponse | None
     timed_out: bool = False
     fault: str | None = None
-    refused: bool = False
+    failed_at: Literal["connect", "write"] | None = None
     drip: float | None = None

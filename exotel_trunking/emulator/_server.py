@@ -1,9 +1,10 @@
 """The network front end: HTTP/1.1 with h11, on anyio (asyncio or trio).
 
-Keep-alive connections with Content-Length bodies; a ``drop_*`` or ``refuse`` fault really
-closes the socket, a ``slow`` one really waits (and gives up as soon as the client hangs up), a
-``slow_body`` one sends the head and then the body a byte at a time; idle
-keep-alive connections are closed after the ``idle_timeout`` knob; connections are counted in
+Keep-alive connections with Content-Length bodies; a ``drop_*``, ``refuse`` or ``write_error``
+fault really closes the socket (a served request has arrived whole before its fault is chosen,
+so the client sees a dropped connection), a ``slow`` one really waits (and gives up as soon as
+the client hangs up), a ``slow_body`` one sends the head and then the body a byte at a time;
+idle keep-alive connections are closed after the ``idle_timeout`` knob; connections are counted in
 ``emulator.connections``.
 
 anyio opens the listening sockets and carries every connection's bytes. Each connection is a

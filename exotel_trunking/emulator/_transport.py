@@ -1,7 +1,8 @@
 """The in-process front end: an ``httpx2.AsyncBaseTransport`` answering from an emulator.
 
 Faults surface as the exceptions a real network would raise through httpx2: a dropped
-connection is ``httpx2.RemoteProtocolError``, a refused one ``httpx2.ConnectError``, a ``slow``
+connection is ``httpx2.RemoteProtocolError``, a refused one ``httpx2.ConnectError``, one broken
+while the request is sent ``httpx2.WriteError``, a ``slow``
 answer longer than the request's read timeout is ``httpx2.ReadTimeout`` (raised after waiting
 that timeout, like a real client), and a ``slow_body`` answer streams its body a byte at a time
 (``httpx2.ReadTimeout`` when a pause outlasts the read timeout).
@@ -66,6 +67,7 @@ class EmulatorTransport(httpx2.AsyncBaseTransport):
 
         Raises:
             httpx2.ConnectError: The emulator refused the connection.
+            httpx2.WriteError: The connection broke while the request was being sent.
             httpx2.RemoteProtocolError: The emulator dropped the connection.
             httpx2.ReadTimeout: A ``slow`` answer outlasted the request's read timeout.
         """
@@ -82,8 +84,10 @@ class EmulatorTransport(httpx2.AsyncBaseTransport):
         if exchange.timed_out:
             raise httpx2.ReadTimeout("The read operation timed out", request=request)
         response = exchange.response
-        if response is None and exchange.refused:
+        if response is None and exchange.failed_at == "connect":
             raise httpx2.ConnectError("[Errno 111] Connection refused", request=request)
+        if response is None and exchange.failed_at == "write":
+            raise httpx2.WriteError("[Errno 104] Connection reset by peer", request=request)
         if response is None:
             raise httpx2.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request

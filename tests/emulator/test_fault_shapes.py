@@ -255,3 +255,15 @@ async def test_the_admin_api_scripts_shaped_faults(emulator: Emulator) -> None:
     assert added.status_code == 200
     assert response.status_code == 504
     assert response.headers["retry-after"] == "9"
+
+
+async def test_write_error_raises_write_error_in_process_and_changes_nothing(
+    emulator: Emulator,
+) -> None:
+    emulator.script("POST", "/trunks", "write_error")
+    async with api(emulator) as http:
+        with pytest.raises(httpx2.WriteError):
+            await create_trunk(http, "t")
+        await create_trunk(http, "t")  # not a duplicate: the first never arrived
+    assert [trunk.trunk_name for trunk in emulator.state.trunks] == ["t"]
+    assert [record.fault for record in emulator.requests] == ["write_error", None]

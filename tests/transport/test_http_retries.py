@@ -5,8 +5,7 @@ Each test serves the shipped :class:`~exotel_trunking.emulator.Emulator` in proc
 client's retries and its limiter on one :class:`~.virtual_time.VirtualTime`, so the delays the
 SDK chooses are observed exactly and nothing waits for real. Faults are the emulator's own
 (``emulator.script``, ``emulator.add_fault``, its ``latency`` knob); what happened is read from
-its request log and state. The one failure it cannot make, a connection breaking while the
-request is written (``httpx2.WriteError``), comes from :class:`Wire`, which wraps its transport.
+its request log and state; :class:`Wire` keeps the answers it sent.
 """
 
 from __future__ import annotations
@@ -93,19 +92,12 @@ class Wire(httpx2.AsyncBaseTransport):
     """The emulator's in-process transport, keeping every answer it gives.
 
     The answers tell the tests what the emulator really sent (its request ids, error codes and
-    messages, headers). :meth:`fail_next_write` makes the next request of a method fail with
-    ``httpx2.WriteError`` before it reaches the emulator (so nothing is applied): the request
-    broke while being written, a failure the emulator has no fault kind for.
+    messages, headers).
     """
 
     def __init__(self, emulator: Emulator) -> None:
         self._inner = emulator.transport()
         self.answers: list[httpx2.Response] = []
-        self.write_errors: list[str] = []
-        self._failing_writes: list[str] = []
-
-    def fail_next_write(self, method: str) -> None:
-        self._failing_writes.append(method)
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -116,10 +108,6 @@ class Wire(httpx2.AsyncBaseTransport):
         return [body["request_id"] for body in self.bodies]
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if request.method in self._failing_writes:
-            self._failing_writes.remove(request.method)
-            self.write_errors.append(request.method)
-            raise httpx2.WriteError("connection reset while sending the request", request=request)
         response = await self._inner.handle_async_request(request)
         answer = httpx2.Response(
             response.status_code,
@@ -242,6 +230,7 @@ MAYBE_APPLIED: dict[str, tuple[str, float | None]] = {
     "read-timeout-after-applying": ("slow", SLOW),
     "disconnect-after-applying": ("drop_after", None),
     "disconnect-before-applying": ("drop_before", None),
+    "write-error": ("write_error", None),
 }
 
 
@@ -277,23 +266,6 @@ async def test_failures_that_may_have_applied_the_request_are_retried_for_safe_c
         assert result is None
 
 
-@pytest.mark.parametrize("call", ["list", "delete", "map"])
-async def test_a_write_error_is_retried_for_safe_calls(call: str) -> None:
-    method, _, run = CALLS[call]
-    async with virtual_time(T0) as clock:
-        emulator = emulator_on(clock)
-        sid = create_trunk(emulator, "existing")
-        before = emulator.snapshot()
-        client, wire = wired(emulator, clock)
-        wire.fail_next_write(method)
-
-        await run(client, sid)
-
-    assert wire.write_errors == [method]
-    assert statuses(emulator, method) == [200]  # the repeat reached the emulator
-    assert_applied_once(call, emulator, sid, before)
-
-
 @pytest.mark.parametrize("fault", MAYBE_APPLIED)
 async def test_trunks_create_is_never_repeated_once_the_request_may_have_been_applied(
     fault: str,
@@ -309,23 +281,6 @@ async def test_trunks_create_is_never_repeated_once_the_request_may_have_been_ap
     assert len(attempts(emulator, "POST")) == 1
     assert isinstance(caught.value, APIConnectionError | InternalServerError)
     assert caught.value.attempts == 1
-    assert clock.sleeps == []
-
-
-async def test_trunks_create_is_not_repeated_after_a_write_error() -> None:
-    async with virtual_time(T0) as clock:
-        emulator = emulator_on(clock)
-        client, wire = wired(emulator, clock)
-        wire.fail_next_write("POST")
-
-        with pytest.raises(APIConnectionError) as caught:
-            await client.trunks.create("t1")
-
-    assert wire.write_errors == ["POST"]
-    assert emulator.requests == []  # not repeated: no second attempt reached the emulator
-    assert caught.value.attempts == 1
-    assert isinstance(caught.value.__cause__, httpx2.WriteError)
-    assert "may have been created" in str(caught.value)
     assert clock.sleeps == []
 
 
