@@ -1,8 +1,9 @@
 """The aiohttp transport against real loopback servers: the SDK behaves as with the default.
 
-Most tests drive the shipped emulator served over HTTP on 127.0.0.1 (the integration tests'
-helpers and flow, with ``transport=AiohttpTransport()``); a few use :mod:`.loopback` and
-:mod:`.servers` for answers the emulator cannot give (a body dripped in, hostile framing).
+The tests drive the shipped emulator served over HTTP on 127.0.0.1 (the integration tests'
+helpers and flow, with ``transport=AiohttpTransport()``), its faults included (a body dripped
+in a byte at a time is its ``slow_body``); only answers the emulator cannot give come from
+elsewhere: hostile framing from :mod:`.servers`, a malformed status line from a bare listener.
 aiohttp runs on asyncio only, so every test is pinned to asyncio but the one that checks trio
 is refused.
 """
@@ -52,8 +53,7 @@ from ..integration.support import (  # the integration tests' helpers
     make_emulator,
     requests_to,
 )
-from .fakeapi import Delay, FakeExotel
-from .loopback import serve
+from .emulated import create_trunk
 from .servers import serve_chunked
 
 pytestmark = pytest.mark.anyio
@@ -276,34 +276,43 @@ async def test_the_read_timeout_applies_while_waiting_for_the_answer() -> None:
 
 
 async def test_the_read_timeout_applies_to_a_body_that_stalls() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Delay(drip=0.2))  # the head, then a byte every 0.2 s
+    emulator = make_emulator()
+    sid = create_trunk(emulator)
+    # The head at once, then the body a byte every 0.2 s: each read waits longer than 0.05 s.
+    emulator.script("GET", "/trunks/*/phone-numbers", "slow_body", seconds=0.2)
+    events: list[RetryEvent] = []
     async with (
-        serve(fake.handle) as server,
-        aiohttp_client(server.base_url, timeout=0.05) as client,
+        emulator.serve() as base_url,
+        aiohttp_client(base_url, timeout=0.05, on_retry=events.append) as client,
     ):
         with anyio.fail_after(2):
-            assert await client.phone_numbers.list("tr1") == []
-    assert len(server.received) == 2
+            assert await client.phone_numbers.list(sid) == []
+    assert [e.reason for e in events] == ["ReadTimeout"]
+    # Both were answered 200 (the stalled one in its head); the stalled connection was dropped.
+    listed = requests_to(emulator, "GET", "/phone-numbers")
+    assert [(r.status, r.fault) for r in listed] == [(200, "slow_body"), (200, None)]
+    assert emulator.connections.opened == 2
 
 
 @pytest.mark.slow  # waits out the attempt timeout
 async def test_attempt_timeout_cuts_a_dripping_answer_short_and_the_call_is_retried() -> None:
-    fake = FakeExotel()
-    fake.add_trunk("tr1")
-    fake.script("GET", "phone-numbers", Delay(drip=0.02))  # every read well within 5 s
+    emulator = make_emulator()
+    sid = create_trunk(emulator)
+    # A byte every 0.02 s: every read well within 5 s, the whole body far beyond 0.3 s.
+    emulator.script("GET", "/trunks/*/phone-numbers", "slow_body", seconds=0.02)
     events: list[RetryEvent] = []
     async with (
-        serve(fake.handle) as server,
+        emulator.serve() as base_url,
         aiohttp_client(
-            server.base_url, timeout=5.0, attempt_timeout=0.3, on_retry=events.append
+            base_url, timeout=5.0, attempt_timeout=0.3, on_retry=events.append
         ) as client,
     ):
         with anyio.fail_after(2):
-            assert await client.phone_numbers.list("tr1") == []
+            assert await client.phone_numbers.list(sid) == []
     assert [e.reason for e in events] == ["AttemptTimeoutError"]
-    assert len(server.received) == 2
+    listed = requests_to(emulator, "GET", "/phone-numbers")
+    assert [(r.status, r.fault) for r in listed] == [(200, "slow_body"), (200, None)]
+    assert emulator.connections.opened == 2  # the cut-short answer's connection was dropped
 
 
 @pytest.mark.slow  # waits out the pool timeout
