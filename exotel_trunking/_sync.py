@@ -125,9 +125,7 @@ class _Loop:
         self._thread.join()
 
 
-async def _awaited(
-    function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-) -> T:
+async def _awaited(function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Await ``function(*args, **kwargs)``: a coroutine function for ``from_thread.run``."""
     return await function(*args, **kwargs)
 

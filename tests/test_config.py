@@ -63,14 +63,15 @@ async def test_credentials_from_the_environment_are_what_the_requests_carry(
     monkeypatch.setenv("EXOTEL_API_KEY", wire.API_KEY)
     monkeypatch.setenv("EXOTEL_API_TOKEN", wire.API_TOKEN)
     monkeypatch.setenv("EXOTEL_ACCOUNT_SID", "env_sid")
-    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("reference", None)))
+    with wire.mock_exotel(f"{wire.BASE_URL}/v2/accounts/env_sid") as exotel:
+        route = exotel.delete("/trunks").respond(200, json=wire.single("reference", None))
 
-    async with build(transport=fake.transport(), rate_limit=None) as client:
-        await client.trunks.delete(wire.TRUNK_SID)
+        async with build(transport=wire.respx_transport(exotel), rate_limit=None) as client:
+            await client.trunks.delete(wire.TRUNK_SID)
 
-    (request,) = fake.requests
-    assert request.headers["authorization"] == wire.BASIC_AUTH
-    assert request.url.path == "/v2/accounts/env_sid/trunks"
+    (call,) = route.calls
+    assert call.request.headers["authorization"] == wire.BASIC_AUTH
+    assert call.request.url.path == "/v2/accounts/env_sid/trunks"
 
 
 def test_surrounding_whitespace_in_environment_variables_is_ignored(

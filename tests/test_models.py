@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
-import httpx2
 import pytest
+import respx
 
 from exotel_trunking import (
     Credentials,
@@ -65,6 +66,13 @@ def ids(model: type) -> str:
     return model.__name__
 
 
+@pytest.fixture
+def exotel() -> Iterator[respx.MockRouter]:
+    """A respx router for the test account that fails on unrouted and uncalled routes."""
+    with wire.mock_exotel() as router:
+        yield router
+
+
 # -- shape -------------------------------------------------------------------------------------
 
 
@@ -111,7 +119,9 @@ def test_a_new_status_value_is_kept_as_given() -> None:
 
 
 @pytest.mark.asyncio
-async def test_unknown_fields_at_every_level_of_a_response_are_ignored() -> None:
+async def test_unknown_fields_at_every_level_of_a_response_are_ignored(
+    exotel: respx.MockRouter,
+) -> None:
     record = {**wire.trunk_record("reference"), "future": {"a": [1, 2, {"b": None}]}}
     body = {
         "request_id": "r1",
@@ -121,9 +131,9 @@ async def test_unknown_fields_at_every_level_of_a_response_are_ignored() -> None
         "metadata": {"quota": {"left": 3}},
         "links": [{"rel": "self"}],
     }
-    fake = wire.FakeExotel(httpx2.Response(200, json=body))
+    exotel.post("/trunks").respond(200, json=body)
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         trunk = await client.trunks.create("my_trunk")
 
     assert trunk == structure(wire.trunk_record("reference"), Trunk, where="test")
@@ -253,11 +263,13 @@ def test_data_that_is_not_an_object_raises_response_decode_error(data: object) -
 
 
 @pytest.mark.asyncio
-async def test_a_bad_record_from_the_api_raises_response_decode_error_with_the_request_id() -> None:
+async def test_a_bad_record_from_the_api_raises_response_decode_error_with_the_request_id(
+    exotel: respx.MockRouter,
+) -> None:
     record = {**wire.trunk_record("live"), "trunk_sid": None}
-    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("live", record, method="POST")))
+    exotel.post("/trunks").respond(200, json=wire.single("live", record, method="POST"))
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(ResponseDecodeError) as caught:
             await client.trunks.create("my_trunk")
 
@@ -267,15 +279,14 @@ async def test_a_bad_record_from_the_api_raises_response_decode_error_with_the_r
 
 
 @pytest.mark.asyncio
-async def test_a_bad_item_in_a_list_is_named_by_its_position() -> None:
+async def test_a_bad_item_in_a_list_is_named_by_its_position(exotel: respx.MockRouter) -> None:
     path = f"trunks/{wire.TRUNK_SID}/whitelisted-ips"
     records = [wire.whitelisted_ip_record("reference", index) for index in range(3)]
     records[1] = {**records[1], "mask": "wide"}
-    fake = wire.FakeExotel(
-        httpx2.Response(200, json=wire.list_pages("reference", records, path=path)[0])
-    )
+    (page,) = wire.list_pages("reference", records, path=path)
+    exotel.get(f"/{path}").respond(200, json=page)
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(ResponseDecodeError) as caught:
             await client.whitelisted_ips.list(wire.TRUNK_SID)
 

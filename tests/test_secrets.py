@@ -6,13 +6,15 @@ import logging
 import pprint
 import re
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
+import httpx
 import httpx2
 import pytest
+import respx
 
 from exotel_trunking import (
     APIConnectionError,
@@ -42,6 +44,13 @@ def assert_no_secret(text: str) -> None:
 
 
 @pytest.fixture
+def exotel() -> Iterator[respx.MockRouter]:
+    """A respx router for the test account that fails on unrouted and uncalled routes."""
+    with wire.mock_exotel() as router:
+        yield router
+
+
+@pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Capture everything the SDK, httpx2 and httpcore2 log, down to DEBUG."""
     for name in LOGGERS:
@@ -63,7 +72,7 @@ def assert_no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_the_client_its_config_and_its_resources_never_show_the_token() -> None:
-    client = wire.make_client(wire.FakeExotel())
+    client = wire.make_client(wire.mock_exotel())
     derived = client.with_options(max_retries=1)
 
     shown = [
@@ -88,7 +97,10 @@ def test_the_client_its_config_and_its_resources_never_show_the_token() -> None:
 def test_a_malformed_token_is_refused_without_echoing_it(token: str) -> None:
     with pytest.raises(ConfigurationError, match="api_token") as caught:
         AsyncTrunkingClient(
-            wire.API_KEY, token, wire.ACCOUNT_SID, transport=wire.FakeExotel().transport()
+            wire.API_KEY,
+            token,
+            wire.ACCOUNT_SID,
+            transport=wire.respx_transport(wire.mock_exotel()),
         )
 
     assert_no_secret(str(caught.value))
@@ -98,25 +110,22 @@ def test_a_malformed_token_is_refused_without_echoing_it(token: str) -> None:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def raise_connect_error(request: httpx2.Request) -> httpx2.Response:
-    raise httpx2.ConnectError("connection refused", request=request)
-
-
-def raise_read_timeout(request: httpx2.Request) -> httpx2.Response:
-    raise httpx2.ReadTimeout("timed out", request=request)
-
-
+# Each answer is a respx side effect: a response, or the httpx2 error the transport raises.
 FAILURES = [
     pytest.param(
-        httpx2.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
+        lambda: httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
         AuthenticationError,
         id="401",
     ),
-    pytest.param(httpx2.Response(500, text="<h1>oops</h1>"), InternalServerError, id="500-html"),
-    pytest.param(raise_connect_error, APIConnectionError, id="connect-error"),
-    pytest.param(raise_read_timeout, APITimeoutError, id="read-timeout"),
     pytest.param(
-        httpx2.Response(200, text="<html>maintenance</html>"), ResponseDecodeError, id="html"
+        lambda: httpx.Response(500, text="<h1>oops</h1>"), InternalServerError, id="500-html"
+    ),
+    pytest.param(
+        lambda: httpx2.ConnectError("connection refused"), APIConnectionError, id="connect-error"
+    ),
+    pytest.param(lambda: httpx2.ReadTimeout("timed out"), APITimeoutError, id="read-timeout"),
+    pytest.param(
+        lambda: httpx.Response(200, text="<html>maintenance</html>"), ResponseDecodeError, id="html"
     ),
 ]
 
@@ -124,11 +133,13 @@ FAILURES = [
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("answer", "error_class"), FAILURES)
 async def test_errors_and_their_tracebacks_never_show_the_token(
-    answer: wire.Answer, error_class: type[ExotelError]
+    exotel: respx.MockRouter,
+    answer: Callable[[], httpx.Response | Exception],
+    error_class: type[ExotelError],
 ) -> None:
-    fake = wire.FakeExotel(answer)
+    route = exotel.post("/trunks").mock(side_effect=[answer()])
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(error_class) as caught:
             await client.trunks.create("my_trunk")
 
@@ -137,17 +148,18 @@ async def test_errors_and_their_tracebacks_never_show_the_token(
     assert_no_secret(repr(error))
     assert_no_secret("".join(traceback.format_exception(error)))
     assert_no_secret(repr(vars(error)))
-    assert fake.requests[0].headers["authorization"] == wire.BASIC_AUTH  # it was sent, though
+    (call,) = route.calls
+    assert call.request.headers["authorization"] == wire.BASIC_AUTH  # it was sent, though
 
 
 @pytest.mark.asyncio
-async def test_a_partial_failure_never_shows_the_token() -> None:
+async def test_a_partial_failure_never_shows_the_token(exotel: respx.MockRouter) -> None:
     failed = wire.item_failed("live", 400, 1002, "Invalid parameter", "Destination not whitelisted")
-    fake = wire.FakeExotel(
-        httpx2.Response(207, json=wire.per_item("live", [failed], http_code=207))
+    exotel.post(f"/trunks/{wire.TRUNK_SID}/destination-uris").respond(
+        207, json=wire.per_item("live", [failed], http_code=207)
     )
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(PartialFailureError) as caught:
             await client.destination_uris.add(wire.TRUNK_SID, "203.0.113.50:5061;transport=tls")
 
@@ -155,8 +167,8 @@ async def test_a_partial_failure_never_shows_the_token() -> None:
 
 
 @pytest.mark.asyncio
-async def test_an_invalid_parameter_error_never_shows_the_token() -> None:
-    async with wire.make_client(wire.FakeExotel()) as client:
+async def test_an_invalid_parameter_error_never_shows_the_token(exotel: respx.MockRouter) -> None:
+    async with wire.make_client(exotel) as client:  # no route: a request would fail the test
         with pytest.raises(InvalidParameterError) as caught:
             await client.credentials.get("a/b")
 
@@ -187,11 +199,11 @@ async def test_an_invalid_parameter_error_never_shows_the_token() -> None:
     ],
 )
 async def test_a_credentials_body_that_is_no_envelope_never_shows_the_sip_password(
-    body: bytes,
+    exotel: respx.MockRouter, body: bytes
 ) -> None:
-    fake = wire.FakeExotel(httpx2.Response(200, content=body))
+    exotel.get(f"/{CREDENTIALS_PATH}").respond(200, content=body)
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(ResponseDecodeError) as caught:
             await client.credentials.get(wire.TRUNK_SID)
 
@@ -201,11 +213,13 @@ async def test_a_credentials_body_that_is_no_envelope_never_shows_the_sip_passwo
 
 
 @pytest.mark.asyncio
-async def test_credentials_that_fail_to_decode_never_show_the_sip_password() -> None:
+async def test_credentials_that_fail_to_decode_never_show_the_sip_password(
+    exotel: respx.MockRouter,
+) -> None:
     record = {"username": None, "password": wire.SIP_PASSWORD}
-    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("live", record)))
+    exotel.get(f"/{CREDENTIALS_PATH}").respond(200, json=wire.single("live", record))
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         with pytest.raises(ResponseDecodeError) as caught:
             await client.credentials.get(wire.TRUNK_SID)
 
@@ -214,12 +228,14 @@ async def test_credentials_that_fail_to_decode_never_show_the_sip_password() -> 
 
 
 @pytest.mark.asyncio
-async def test_decoded_credentials_hold_the_password_and_hide_it() -> None:
-    fake = wire.FakeExotel(
-        httpx2.Response(200, json=wire.single("live", wire.credentials_record("live")))
+async def test_decoded_credentials_hold_the_password_and_hide_it(
+    exotel: respx.MockRouter,
+) -> None:
+    exotel.get(f"/{CREDENTIALS_PATH}").respond(
+        200, json=wire.single("live", wire.credentials_record("live"))
     )
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         credentials = await client.credentials.get(wire.TRUNK_SID)
 
     assert credentials is not None
@@ -235,27 +251,28 @@ async def test_decoded_credentials_hold_the_password_and_hide_it() -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("own_http_client", [False, True], ids=["sdk-client", "http_client"])
 async def test_nothing_logged_at_debug_shows_a_secret(
-    debug_logs: pytest.LogCaptureFixture, own_http_client: bool
+    exotel: respx.MockRouter, debug_logs: pytest.LogCaptureFixture, own_http_client: bool
 ) -> None:
-    unavailable = httpx2.Response(503, json=wire.failure("live", 503, 1099, "Unavailable"))
-    credentials = httpx2.Response(200, json=wire.single("live", wire.credentials_record("live")))
-    unauthorized = httpx2.Response(
-        401, json=wire.failure("live", 401, 1010, "Authorization failed")
-    )
-    fake = wire.FakeExotel(
-        unavailable,
-        credentials,
-        raise_connect_error,
-        credentials,
-        unauthorized,
-        httpx2.Response(500, text="<html>down</html>"),
+    def credentials() -> httpx.Response:
+        return httpx.Response(200, json=wire.single("live", wire.credentials_record("live")))
+
+    route = exotel.get(f"/{CREDENTIALS_PATH}").mock(
+        side_effect=[
+            httpx.Response(503, json=wire.failure("live", 503, 1099, "Unavailable")),
+            credentials(),
+            httpx2.ConnectError("connection refused"),
+            credentials(),
+            httpx.Response(401, json=wire.failure("live", 401, 1010, "Authorization failed")),
+            httpx.Response(500, text="<html>down</html>"),
+        ]
     )
     events: list[RetryEvent] = []
     # Requests go through httpx2.AsyncClient.send (the SDK's own or the user's), which logs too.
+    transport = wire.respx_transport(exotel)
     sender = (
-        {"http_client": httpx2.AsyncClient(transport=fake.transport())}
+        {"http_client": httpx2.AsyncClient(transport=transport)}
         if own_http_client
-        else {"transport": fake.transport()}
+        else {"transport": transport}
     )
 
     async with wire.make_client(
@@ -268,6 +285,7 @@ async def test_nothing_logged_at_debug_shows_a_secret(
         with pytest.raises(InternalServerError):
             await client.credentials.get(wire.TRUNK_SID)
 
+    assert route.call_count == 6
     assert len(events) == 2
     assert_no_secret(repr(events))
     assert any(record.name == "exotel_trunking" for record in debug_logs.records)

@@ -1,4 +1,4 @@
-"""Exotel's wire format in both dialects, for the tests: envelopes, records, clients and fakes.
+"""Exotel's wire format in both dialects, for the tests: envelopes, records, clients and mocks.
 
 The ``"reference"`` dialect is the shape of ``reference/exotel-voice-trunking-api.md``: one
 envelope whose ``response.data`` is a record or an array, ``data: null`` on delete, ids such as
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ import httpx2
 import respx
 
 from exotel_trunking import AsyncTrunkingClient, __version__
+from exotel_trunking.emulator import Emulator
 
 Dialect = Literal["reference", "live"]
 DIALECTS: tuple[Dialect, ...] = ("reference", "live")
@@ -299,21 +300,26 @@ def responses(bodies: Sequence[dict[str, Any]], status_code: int = 200) -> list[
     return [httpx.Response(status_code, json=body) for body in bodies]
 
 
-# -- clients and fakes ------------------------------------------------------------------------
+# -- clients and mocks ------------------------------------------------------------------------
 
 
 def make_client(
-    server: respx.Router | FakeExotel | None = None, **options: Any
+    server: respx.Router | Emulator | None = None, **options: Any
 ) -> AsyncTrunkingClient:
     """A client with the test credentials, wired to ``server``; no pacing, no retries.
 
-    Any option can be overridden (``max_retries=3``, ``transport=...``).
+    ``server`` is a respx router (see :func:`mock_exotel`), the shipped emulator (in process,
+    through ``emulator.transport()``; build it with this module's ``API_KEY``, ``API_TOKEN``
+    and ``ACCOUNT_SID``), or ``None`` for a client with no transport given. Any option can be
+    overridden (``max_retries=3``, ``transport=...``, ``http_client=...``).
     """
     settings: dict[str, Any] = {"base_url": BASE_URL, "rate_limit": None, "max_retries": 0}
     if isinstance(server, respx.Router):
         settings["transport"] = respx_transport(server)
-    elif server is not None:
+    elif isinstance(server, Emulator):
         settings["transport"] = server.transport()
+    elif server is not None:
+        raise TypeError(f"make_client() takes a respx router, an Emulator or None, not {server!r}")
     settings.update(options)
     return AsyncTrunkingClient(API_KEY, API_TOKEN, ACCOUNT_SID, **settings)
 
@@ -321,11 +327,12 @@ def make_client(
 def respx_transport(router: respx.Router) -> httpx2.MockTransport:
     """An ``httpx2.MockTransport`` answered by ``router``, a respx router (which speaks httpx).
 
-    Each ``httpx2.Request`` is mirrored into an ``httpx.Request`` (method, URL, raw headers and
-    the read body), which is what the router matches and records (``route.calls``); the
-    ``httpx.Response`` it returns becomes an ``httpx2.Response`` (status, raw headers and the
-    read body). An exception a route's ``side_effect`` raises propagates as it is: a side effect
-    that simulates a network failure must raise an httpx2 exception for the SDK to see one.
+    Each ``httpx2.Request`` is mirrored into an ``httpx.Request`` (method, URL, raw headers, the
+    read body and the extensions, such as the ``"timeout"`` the SDK gives each attempt), which
+    is what the router matches and records (``route.calls``); the ``httpx.Response`` it returns
+    becomes an ``httpx2.Response`` (status, raw headers and the read body). An exception a
+    route's ``side_effect`` raises propagates as it is: a side effect that simulates a network
+    failure must raise an httpx2 exception for the SDK to see one.
     """
 
     async def handler(request: httpx2.Request) -> httpx2.Response:
@@ -334,6 +341,7 @@ def respx_transport(router: respx.Router) -> httpx2.MockTransport:
             str(request.url),
             headers=request.headers.raw,
             content=await request.aread(),
+            extensions=dict(request.extensions),
         )
         response = await router.async_handler(mirrored)
         content = await response.aread()
@@ -348,35 +356,11 @@ def mock_exotel(base_url: str = ACCOUNT_URL) -> respx.MockRouter:
     It patches nothing (the client gets it through :func:`respx_transport` as its transport,
     which works on asyncio and trio and builds no TLS context), answers an unrouted request
     with an ``AllMockedAssertionError`` and, on leaving the ``with`` block, fails if a route
-    was never called.
+    was never called. The SDK lets that ``AssertionError`` through as it is (it is no httpx2
+    error), so a test that expects an SDK error and "sends nothing" fails if a request went
+    out; respx does not record an unrouted request in ``router.calls``.
     """
     return respx.mock(base_url=base_url, assert_all_called=True, assert_all_mocked=True, using=None)
-
-
-Answer = httpx2.Response | Callable[[httpx2.Request], httpx2.Response]
-
-
-class FakeExotel:
-    """An ``httpx2.MockTransport`` handler that answers from a script and records every request.
-
-    Each answer is an ``httpx2.Response`` or a function of the request. A request beyond the
-    script fails the test (an ``AssertionError`` that the SDK does not catch).
-    """
-
-    def __init__(self, *answers: Answer) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        if not self.answers:
-            raise AssertionError(f"unexpected request: {request.method} {request.url}")
-        answer = self.answers.pop(0)
-        return answer(request) if callable(answer) else answer
-
-    def transport(self) -> httpx2.MockTransport:
-        """The transport to pass as ``transport=``."""
-        return httpx2.MockTransport(self)
 
 
 def assert_request(

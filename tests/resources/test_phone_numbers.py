@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 import respx
 
@@ -114,16 +113,16 @@ async def test_map_to_an_unknown_trunk_raises_not_found_error(exotel: respx.Mock
     assert caught.value.description == "No trunk tr_gone"
 
 
-async def test_map_percent_encodes_the_trunk_sid_in_the_path() -> None:
-    fake = wire.FakeExotel(
-        httpx2.Response(200, json=wire.single("reference", wire.phone_number_record("reference")))
+async def test_map_percent_encodes_the_trunk_sid_in_the_path(exotel: respx.MockRouter) -> None:
+    route = exotel.post("/trunks/tr:1@x+yü/phone-numbers").respond(
+        200, json=wire.single("reference", wire.phone_number_record("reference"))
     )
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         await client.phone_numbers.map("tr:1@x+yü", "+919876543210")
 
-    (request,) = fake.requests
-    assert request.url.raw_path == (
+    (call,) = route.calls
+    assert call.request.url.raw_path == (
         f"{wire.ACCOUNT_PATH}/trunks/tr%3A1%40x%2By%C3%BC/phone-numbers".encode()
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 import respx
 
@@ -106,13 +105,16 @@ async def test_delete_sends_trunk_sid_as_query_without_body_and_returns_none(
     )
 
 
-async def test_delete_percent_encodes_the_trunk_sid_in_the_query() -> None:
-    fake = wire.FakeExotel(httpx2.Response(200, json=wire.single("reference", None)))
+async def test_delete_percent_encodes_the_trunk_sid_in_the_query(
+    exotel: respx.MockRouter,
+) -> None:
+    route = exotel.delete("/trunks").respond(200, json=wire.single("reference", None))
 
-    async with wire.make_client(fake) as client:
+    async with wire.make_client(exotel) as client:
         await client.trunks.delete("tr+1&x=y")
 
-    (request,) = fake.requests
+    (call,) = route.calls
+    request = call.request
     assert request.url.raw_path == f"{wire.ACCOUNT_PATH}/trunks?trunk_sid=tr%2B1%26x%3Dy".encode()
     assert request.url.params["trunk_sid"] == "tr+1&x=y"
 
