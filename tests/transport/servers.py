@@ -2,6 +2,9 @@
 
 Proxies, TLS, HTTP/2 and hostile answers happen below the layer a mock transport replaces,
 so :mod:`.test_http_client` and :mod:`.test_bounds` talk to these over real sockets. They are
+connection-level probes, not fakes of the API (that is the shipped emulator): they report what
+arrived over the connection (TLS, the client's certificate, a proxy hop, raw headers), which the
+emulator by design does not record, or send bytes no well-behaved server would. They are
 written with anyio (so they run on asyncio and trio) and kept small rather than complete:
 
 - :func:`serve_origin`: an HTTP/1.1 origin (plain or TLS, optionally requiring a client
