@@ -16,7 +16,6 @@ import attrs
 
 from .._converter import structure
 from .._exceptions import (
-    APIStatusError,
     ExotelError,
     InvalidParameterError,
     NotFoundError,
@@ -249,8 +248,8 @@ class CredentialsResource(Resource):
     async def _current(self, trunk_sid: str) -> Credentials | builtins.list[SipCredential] | None:
         """The trunk's credentials in the service's form: the digest list, or the reference pair.
 
-        One request (one a page for a list of several), whichever the service answers: for
-        ``provision``'s report, which cannot know beforehand which form it will meet.
+        One request a page, whichever form the service answers: for ``provision``'s report,
+        which cannot know beforehand which form it will meet.
         """
         listing = list_call("credentials.list", trunk_sid, "credentials")
         envelope = await self._requester.request(listing)
@@ -262,17 +261,9 @@ class CredentialsResource(Resource):
                 return [structure(data, SipCredential, where="credentials.list")]
             where = "credentials.get"
             return structure(data, Credentials, where=where, request_id=envelope.request_id)
-        if envelope.next_page_uri:
-            return await self.list(trunk_sid)
-        if envelope.items is not None:
-            for item in envelope.items:
-                if isinstance(item, APIStatusError):
-                    raise item
-        records = envelope.items if envelope.items is not None else envelope.data
-        return [
-            structure(record, SipCredential, where="credentials.list", path=f"$.data[{index}]")
-            for index, record in enumerate(records)
-        ]
+        pages = self._iter(listing, SipCredential)
+        pages.begin_with(envelope)  # a list: its further pages follow from this one
+        return await pages.collect()
 
     def _pages(self, trunk_sid: str) -> ListIterator[SipCredential]:
         return self._iter(list_call("credentials.list", trunk_sid, "credentials"), SipCredential)

@@ -88,8 +88,24 @@ class ListIterator(Generic[T]):
                 return items
             await self._fetch(self._next)
 
+    def begin_with(self, envelope: Envelope) -> None:
+        """Take ``envelope``, the answer to this iterator's first call, as its first page.
+
+        For a caller that had to see the first answer before knowing it holds a list: the rest
+        follows from it, without asking for the first page again.
+
+        Raises:
+            RuntimeError: the iterator has already fetched a page.
+            APIStatusError, ResponseDecodeError: as :meth:`__anext__`.
+        """
+        if self._next is None or self._seen or self._page:
+            raise RuntimeError("begin_with() takes the first page, before any is fetched")
+        self._accept(envelope, self._next)
+
     async def _fetch(self, call: Call) -> None:
-        envelope = await self._requester.request(call)
+        self._accept(await self._requester.request(call), call)
+
+    def _accept(self, envelope: Envelope, call: Call) -> None:
         self._page = _page_records(self._requester, envelope, call)
         self._position = 0
         next_page = envelope.next_page_uri

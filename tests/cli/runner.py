@@ -24,7 +24,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from click.testing import CliRunner, Result
 
 from exotel_trunking._cli._commands import cli
-from exotel_trunking.emulator import Emulator
+from exotel_trunking.emulator import Emulator, RequestRecord
 
 KEY, TOKEN, SID = "cli-key", "cli-token-s3cret", "acme"
 
@@ -40,6 +40,14 @@ class Served:
     def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``function`` in the emulator's event loop thread (its state is not locked)."""
         return self.portal.call(lambda: function(*args, **kwargs))
+
+    def arrived_since(self, moment: float) -> list[RequestRecord]:
+        """The API requests that arrived at ``moment`` (on the emulator's clock) or later.
+
+        Unlike a count of answered requests, a request of an earlier test that is answered
+        late does not show here.
+        """
+        return [r for r in self.emulator.requests if r.arrived >= moment]
 
     def trunk_sids(self) -> list[str]:
         """The sids of the emulator's trunks, in creation order."""

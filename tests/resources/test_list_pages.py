@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import respx
 
 from exotel_trunking import NotFoundError, PhoneNumber, ResponseDecodeError
+from exotel_trunking._transport._envelope import decode
+from exotel_trunking._transport._pagination import ListIterator
 
 from .. import wire
 
@@ -138,3 +141,21 @@ async def test_ten_live_pages_come_back_as_one_list_in_order(exotel: respx.MockR
     assert [number.phone_number for number in listed] == [
         f"+91987654321{index}" for index in range(10)
     ]
+
+
+async def test_a_first_page_can_be_handed_in_only_before_any_page_was_fetched(
+    exotel: respx.MockRouter,
+) -> None:
+    pages = [live_page(0, wire.page_uri(PATH, 1, 1)), live_page(1, None)]
+    exotel.get(f"/{PATH}").mock(side_effect=wire.responses(pages))
+
+    async with wire.make_client(exotel) as client:
+        iterator = client.phone_numbers.iter(wire.TRUNK_SID)
+        assert isinstance(iterator, ListIterator)
+        first = await iterator.__anext__()
+        again = decode(200, json.dumps(pages[0]).encode())
+        with pytest.raises(RuntimeError, match="before any is fetched"):
+            iterator.begin_with(again)
+        rest = [number async for number in iterator]
+
+    assert [number.phone_number for number in [first, *rest]] == ["+919876543210", "+919876543211"]

@@ -168,6 +168,23 @@ async def test_list_returns_every_credential_of_every_page_without_a_password(
     wire.assert_request(route.calls[0].request, "GET", PATH)
 
 
+async def test_reading_the_current_credentials_asks_for_each_page_once(
+    exotel: respx.MockRouter,
+) -> None:
+    # What provision and `credentials show` read: the form is known only from the first answer.
+    records = [credential_record(i, user_name=f"bot{i}") for i in range(5)]
+    pages = wire.list_pages("live", records, path=PATH, page_size=2)
+    route = exotel.get(f"/{PATH}").mock(side_effect=wire.responses(pages))
+
+    async with wire.make_client(exotel) as client:
+        current = await client.credentials._current(wire.TRUNK_SID)
+
+    assert current == [expected(i, user_name=f"bot{i}") for i in range(5)]
+    assert route.call_count == 3  # not 4: the first page is not fetched again
+    offsets = [call.request.url.params.get("offset") for call in route.calls]
+    assert offsets == [None, "2", "4"]
+
+
 async def test_list_of_the_references_username_and_password_pair_raises_decode_error(
     exotel: respx.MockRouter,
 ) -> None:
