@@ -468,6 +468,22 @@ def _plan(
     settings.emit(
         report_data(report), lambda: print_report(settings.console, report, sip_server="")
     )
+    for problem in _password_problems(spec):
+        settings.warn(
+            f"[yellow]warning:[/] {escape(problem)}; the run without --dry-run stops here "
+            "(exit 2) before sending anything"
+        )
+
+
+def _password_problems(spec: TrunkSpec) -> list[str]:
+    """Why the spec's ``password_env`` passwords cannot be read now (never a value)."""
+    problems = []
+    for credential in spec.credentials:
+        try:
+            credential.password()
+        except InvalidParameterError as error:
+            problems.append(str(error))
+    return problems
 
 
 async def _missing_generated(

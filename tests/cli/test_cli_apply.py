@@ -363,6 +363,29 @@ def test_apply_prune_dry_run_lists_exactly_the_extra_items_and_prune_removes_the
     assert run_cli.json("apply", str(spec), "--prune")["changed"] is False
 
 
+def test_dry_run_warns_that_a_password_env_is_unset_and_still_plans(
+    run_cli: Cli, served: Served, spec: Path
+) -> None:
+    spec.write_text(
+        SPEC + 'credentials = [{ user_name = "pbx", password_env = "PBX_PASSWORD" }]\n',
+        encoding="utf-8",
+    )
+    unset = run_cli("apply", str(spec), "--dry-run", PBX_PASSWORD=None)
+    planned = run_cli("--json", "apply", str(spec), "--dry-run", PBX_PASSWORD=None)
+    given = run_cli("apply", str(spec), "--dry-run", PBX_PASSWORD="Pbx-passw0rd-from-env")
+
+    assert unset.exit_code == 0
+    warning = " ".join(unset.stderr.split())
+    assert "PBX_PASSWORD" in warning
+    assert "without --dry-run stops here (exit 2)" in warning
+    assert "pbx" in unset.stdout  # the plan is still shown
+    assert planned.exit_code == 0
+    assert json.loads(planned.stdout)["dry_run"] is True  # JSON on stdout, the warning on stderr
+    assert "PBX_PASSWORD" in planned.stderr
+    assert (given.exit_code, "warning" in given.stderr) == (0, False)
+    assert served.emulator.state.trunks == []
+
+
 def test_apply_hands_a_generated_password_over_once_and_never_in_json_or_state(
     run_cli: Cli, served: Served, spec: Path, tmp_path: Path
 ) -> None:
