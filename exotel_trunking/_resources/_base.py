@@ -168,22 +168,23 @@ def list_call(operation: str, trunk_sid: str, part: str) -> Call:
     )
 
 
-def first_record(envelope: Envelope) -> dict[str, Any] | None:
-    """The first record an answer holds, wherever it holds it; ``None`` if it holds none.
+def answer_records(envelope: Envelope) -> list[dict[str, Any]]:
+    """The records an answer holds, wherever it holds them (an item that failed raises its error).
 
-    For the operations whose answers no capture shows: ``response.data`` as a record or an
-    array, or a list of per-item envelopes (an item that failed raises its error).
+    For the operations whose answers no capture shows: per-item envelopes, ``response.data`` as
+    an array, or one record.
     """
     if envelope.items is not None:
         for item in envelope.items:
             if isinstance(item, APIStatusError):
                 raise item
-            return item
-        return None
+        return envelope.items  # type: ignore[return-value]  # all dicts, checked above
     data = envelope.data
+    if isinstance(data, dict):
+        return [data] if data else []
     if isinstance(data, list):
-        data = next((record for record in data if isinstance(record, dict)), None)
-    return data if isinstance(data, dict) and data else None
+        return [record for record in data if isinstance(record, dict)]
+    return []
 
 
 def decoded(envelope: Envelope, cls: type[T]) -> T | None:
@@ -192,7 +193,7 @@ def decoded(envelope: Envelope, cls: type[T]) -> T | None:
     Tolerant decoding for undocumented answers: an empty body, ``data: null`` or a record of
     another shape is not an error; the caller knows the record some other way.
     """
-    record = first_record(envelope)
+    record = next(iter(answer_records(envelope)), None)
     if record is None:
         return None
     try:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._converter import structure
-from .._exceptions import APIStatusError
 from .._models import TrunkMap
-from .._transport import Call, Envelope
+from .._transport import Call
 from .._validation import normalize_phone_number
-from ._base import Resource
+from ._base import Resource, answer_records
 
 __all__ = ["TrunkMaps"]
 
@@ -45,7 +42,7 @@ class TrunkMaps(Resource):
             template="trunk-maps",
         )
         envelope = await self._requester.request(call)
-        for record in _records(envelope):
+        for record in answer_records(envelope):
             named = next((record[key] for key in _NUMBER_FIELDS if record.get(key)), None)
             if named is None or _same_number(str(named), number):
                 return structure(
@@ -64,18 +61,3 @@ def _same_number(named: str, number: str) -> bool:
     """
     digits = "".join(char for char in named if char.isdigit()).lstrip("0")
     return len(digits) >= 7 and number[1:].endswith(digits)
-
-
-def _records(envelope: Envelope) -> list[dict[str, Any]]:
-    """The records of an answer: per-item envelopes, ``data`` as an array, or one record."""
-    if envelope.items is not None:
-        for item in envelope.items:
-            if isinstance(item, APIStatusError):
-                raise item
-        return envelope.items  # type: ignore[return-value]  # all dicts, checked above
-    data = envelope.data
-    if isinstance(data, dict):
-        return [data] if data else []
-    if isinstance(data, list):
-        return [record for record in data if isinstance(record, dict)]
-    return []
