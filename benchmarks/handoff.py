@@ -7,10 +7,10 @@ on the canned ``MockTransport`` of the overhead case, ``rate_limit=None``) reach
 side by side, from a thread without an event loop:
 
 - ``async``: awaited inside the loop (the baseline);
-- ``TrunkingClient``: the sync client as it is (``from_thread.run`` with its loop's token);
-- ``portal``: anyio's ``BlockingPortal.call`` into a loop thread (the sync client's first
-  design);
-- ``from_thread``: ``anyio.from_thread.run(..., token=)`` into a loop thread, bare;
+- ``TrunkingClient``: the sync client as it is (anyio's blocking portal into its loop thread);
+- ``portal``: a bare ``BlockingPortal.call`` into a loop thread;
+- ``from_thread``: ``anyio.from_thread.run(..., token=)`` into a loop thread (cheaper, but
+  bound to the caller's cancel scope when called from an anyio worker thread: not usable);
 - ``threadsafe``: ``asyncio.run_coroutine_threadsafe`` into an asyncio loop thread;
 - ``caller``: a persistent asyncio loop run by the calling thread itself (no thread crossed;
   one thread only, so not a design for a client that threads share, just the floor).

@@ -1,7 +1,7 @@
 """The synchronous client: its per-call cost, and threads sharing one client under a limit.
 
 ``TrunkingClient`` runs one ``AsyncTrunkingClient`` in an event loop on a daemon thread and
-hands every call to it with ``anyio.from_thread.run`` (issue 17). Two measurements:
+hands every call to it through anyio's blocking portal (issue 17). Two measurements:
 
 - in process: per-call time of ``phone_numbers.list`` and ``phone_numbers.map`` through
   ``TrunkingClient`` against ``AsyncTrunkingClient``, both with ``rate_limit=None`` on one

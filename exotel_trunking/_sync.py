@@ -1,8 +1,7 @@
 """``TrunkingClient``: the synchronous client, built on the async one.
 
 A ``TrunkingClient`` runs one :class:`AsyncTrunkingClient` in an event loop of its own, on a
-daemon thread, and hands every call to it with ``anyio.from_thread.run`` and the loop's token
-(the cheapest of anyio's ways in: ``python -m benchmarks handoff`` compares them). There is one
+daemon thread, and hands every call to it through anyio's blocking portal. There is one
 implementation of every operation, retry, rate limit and bulk run: the async one. Any number
 of threads may share one client; their calls run concurrently in its loop, sharing its
 connection pool and rate limiter.
@@ -26,9 +25,9 @@ from types import EllipsisType, TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
-import anyio.from_thread
 import httpx2
-from anyio.lowlevel import EventLoopToken, current_token
+from anyio.from_thread import BlockingPortal
+from anyio.lowlevel import current_token
 
 from . import _bulk, _resources
 from ._bulk import BulkResult, ProgressCallback
@@ -75,22 +74,22 @@ def _refuse_event_loop() -> None:
 
 
 class _Loop:
-    """An event loop on a daemon thread, and the token to reach it from other threads."""
+    """An event loop on a daemon thread, and the portal into it."""
 
     def __init__(self) -> None:
-        ready: queue.Queue[tuple[EventLoopToken, anyio.Event]] = queue.Queue(maxsize=1)
+        ready: queue.Queue[BlockingPortal] = queue.Queue(maxsize=1)
 
         async def serve() -> None:
-            stop = anyio.Event()
-            ready.put((current_token(), stop))
-            await stop.wait()
+            async with BlockingPortal() as portal:
+                ready.put(portal)
+                await portal.sleep_until_stopped()
 
         # A daemon thread: a client never closed does not keep the program from exiting.
         self._thread = threading.Thread(
             target=anyio.run, args=(serve,), name="exotel-trunking", daemon=True
         )
         self._thread.start()
-        self._token, self._stop = ready.get()
+        self.portal = ready.get()
         self.stopped = False
 
     def call(self, function: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -104,11 +103,7 @@ class _Loop:
         if self.stopped:
             raise APIConnectionError("the client has been closed")
         # The caller's current span (if traced) is the parent of the call's, in the loop's thread.
-        call = functools.partial(_awaited, carry_context(function), *args, **kwargs)
-        try:
-            return anyio.from_thread.run(call, token=self._token)
-        except anyio.RunFinishedError:
-            raise APIConnectionError("the client has been closed") from None
+        return self.portal.call(functools.partial(carry_context(function), *args, **kwargs))
 
     def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
         """The items of an async iterator of the loop, one call a step."""
@@ -121,13 +116,8 @@ class _Loop:
     def stop(self) -> None:
         """Stop the loop and wait for its thread; later calls fail."""
         self.stopped = True
-        anyio.from_thread.run_sync(self._stop.set, token=self._token)
+        self.portal.call(self.portal.stop)
         self._thread.join()
-
-
-async def _awaited(function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Await ``function(*args, **kwargs)``: a coroutine function for ``from_thread.run``."""
-    return await function(*args, **kwargs)
 
 
 R = TypeVar("R")

@@ -221,6 +221,82 @@ def test_the_clients_thread_ends_when_it_is_closed(emulator: Emulator) -> None:
     client.close()  # twice is fine
 
 
+@pytest.mark.slow
+def test_a_call_from_an_anyio_worker_thread_is_not_bound_to_the_callers_cancel_scope() -> None:
+    # A FastAPI or Starlette sync endpoint calls from such a thread; the caller's timeout must
+    # not reach into the client's own event loop (its scope belongs to another loop).
+    emulator = Emulator("k", "t", "acme", dialect="live", latency=0.2)
+    outcomes: list[object] = []
+
+    async def caller(client: TrunkingClient) -> None:
+        with anyio.move_on_after(0.02):
+            try:
+                outcomes.append(await anyio.to_thread.run_sync(client.trunks.list))
+            except BaseException as error:  # what the worker thread got back, if anything
+                outcomes.append(error)
+                raise
+
+    with TrunkingClient("k", "t", "acme", transport=emulator.transport()) as client:
+        anyio.run(caller, client)
+
+    assert outcomes == [[]]  # the call ran to its end in the client's loop
+
+
+@pytest.mark.slow
+def test_closing_while_another_thread_waits_to_retry_fails_that_call_cleanly() -> None:
+    emulator = Emulator("k", "t", "acme", dialect="live", fault_retry_after=2)
+    emulator.script("GET", "/trunks", "429")
+    client = TrunkingClient("k", "t", "acme", transport=emulator.transport(), rate_limit=None)
+    caught: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.trunks.list()
+        except BaseException as error:
+            caught.append(error)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    for _ in range(500):  # until the 429 has come back and the call waits out Retry-After
+        if emulator.counters.total or not worker.is_alive():
+            break
+        threading.Event().wait(0.01)
+    client.close()
+    worker.join(timeout=10)
+
+    assert not worker.is_alive()
+    assert len(caught) == 1
+    assert isinstance(caught[0], APIConnectionError)  # an ExotelError, not a CancelledError
+    assert "closed" in str(caught[0])
+
+
+def test_closing_the_client_from_one_of_its_own_hooks_raises_instead_of_hanging(
+    emulator: Emulator,
+) -> None:
+    emulator.script("GET", "/trunks", "503")
+    errors: list[BaseException] = []
+
+    def on_retry(_: object) -> None:
+        try:
+            sync_client.close()
+        except BaseException as error:
+            errors.append(error)
+
+    sync_client = TrunkingClient(
+        "k", "t", "acme", transport=emulator.transport(), rate_limit=None, on_retry=on_retry
+    )
+    caller = threading.Thread(target=sync_client.trunks.list, daemon=True)  # if it hangs
+    caller.start()
+    caller.join(timeout=10)
+    hung = caller.is_alive()
+    if not hung:
+        sync_client.close()
+
+    assert not hung
+    assert len(errors) == 1
+    assert isinstance(errors[0], RuntimeError)
+
+
 def test_a_derived_client_shares_the_thread_and_closing_it_does_nothing(
     client: TrunkingClient,
 ) -> None:
