@@ -27,7 +27,7 @@ from ._emulator import (
     FaultSpec,
 )
 from ._errors import EmulatedError, ErrorKind
-from ._faults import FAULT_KINDS, FaultKind, FaultRule, ScriptedFault
+from ._faults import FAULT_KINDS, FaultKind, FaultRule, NamedFault, ScriptedFault
 from ._inspection import ConnectionStats, Counters, RequestRecord
 from ._knobs import Knobs, Latency
 from ._messages import EmulatedRequest, EmulatedResponse, Exchange
@@ -69,6 +69,7 @@ __all__ = [
     "FaultSpec",
     "Knobs",
     "Latency",
+    "NamedFault",
     "PhoneNumberRecord",
     "RateLimitConfig",
     "RequestRecord",

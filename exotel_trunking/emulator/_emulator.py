@@ -413,9 +413,12 @@ class Emulator:
             )
             fault = self.faults.choose(request.method, request.path, draw)
             exchange = await self._respond(request, fault, read_timeout)
-            if exchange.response is not None and decision is not None:
-                with_headers = self._with_rate_headers(exchange.response, decision)
-                exchange = attrs.evolve(exchange, response=with_headers)
+            response = exchange.response
+            if response is not None:
+                response = self._with_rate_headers(response, decision)
+                if fault is not None and fault.headers:  # the fault's own headers win
+                    response = response.with_headers(fault.headers)
+                exchange = attrs.evolve(exchange, response=response)
             return exchange
         finally:
             # Also reached when the client gives up mid-answer (cancellation): then the
@@ -461,19 +464,17 @@ class Emulator:
     ) -> Exchange:
         if fault is None:
             return Exchange(self._app.handle(request))
-        exchange = await self._inject(fault, request, read_timeout)
-        if exchange.response is not None and fault.headers:
-            shaped = exchange.response.with_headers(fault.headers)
-            exchange = attrs.evolve(exchange, response=shaped)
-        return exchange
+        return await self._inject(fault, request, read_timeout)
 
     async def _inject(
         self, fault: Fault, request: EmulatedRequest, read_timeout: float | None
     ) -> Exchange:
         kind = fault.kind
         status = error_status(kind)
-        if status is not None or kind == "429":
-            return Exchange(self._error_answer(request, fault, status or 429), fault=kind)
+        if status is not None:
+            return Exchange(self._error_answer(request, fault, status), fault=kind)
+        if kind == "ok":
+            return Exchange(self._app.handle(request), fault=kind)
         if kind == "502_html":
             headers = (("content-type", "text/html"), ("server", "nginx"))
             return Exchange(EmulatedResponse(502, headers, _BAD_GATEWAY_PAGE), fault=kind)
@@ -490,10 +491,12 @@ class Emulator:
     def _error_answer(
         self, request: EmulatedRequest, fault: Fault, status: int
     ) -> EmulatedResponse:
-        """The answer of an error-status fault: its envelope (or ``body``), with Retry-After."""
+        """The answer of an error-status fault: its envelope (or ``body``); a 429 Retry-After."""
         if fault.body is not None:
-            return EmulatedResponse(status, (("content-type", "application/json"),), fault.body)
-        response = self._app.error(request, EmulatedError.injected(status))
+            headers = (("content-type", "application/json"),)
+            response = EmulatedResponse(status, headers, fault.body)
+        else:
+            response = self._app.error(request, EmulatedError.injected(status))
         if status == 429:
             response = response.with_headers([("retry-after", str(self.knobs.fault_retry_after))])
         return response

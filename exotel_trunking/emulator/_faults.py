@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import secrets
 from collections import Counter
@@ -34,12 +35,14 @@ __all__ = [
     "error_status",
 ]
 
-#: The named faults: ``503`` envelope, ``429`` with Retry-After, ``502_html`` proxy page,
+#: The named faults: ``ok`` (answered as usual, for ``headers=`` to shape), ``503`` envelope,
+#: ``429`` with Retry-After, ``502_html`` proxy page,
 #: connection dropped before or after the change is applied, ``slow`` (answer delayed past a
 #: client's timeout), ``slow_body`` (the head at once, then the body a byte at a time),
 #: ``refuse`` (the connection refused) and ``write_error`` (the connection broken while the
 #: request was being sent); with these last two nothing reaches the API.
 NamedFault = Literal[
+    "ok",
     "503",
     "429",
     "502_html",
@@ -60,7 +63,7 @@ _ACCOUNT_PREFIX = re.compile(r"^/v2/accounts/[^/]+(?=/|$)")
 
 def error_status(kind: str) -> int | None:
     """The HTTP status an error-status fault answers (``"504"`` -> 504), else ``None``."""
-    if len(kind) == 3 and kind.isdigit() and 400 <= int(kind) <= 599:
+    if len(kind) == 3 and kind.isascii() and kind.isdecimal() and 400 <= int(kind) <= 599:
         return int(kind)
     return None
 
@@ -82,16 +85,39 @@ def check_kind(value: object) -> FaultKind:
     )
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+#: Headers that frame the answer: the front ends set them, a fault may not.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+
 def _to_headers(value: object) -> tuple[tuple[str, str], ...]:
-    """Headers as ``(name, value)`` pairs, from a mapping or pairs; names lower-cased."""
+    """Headers as ``(name, value)`` pairs, from a mapping or pairs; names lower-cased.
+
+    Raises:
+        ValueError: For anything but well-formed names and Latin-1 values without control
+            characters, or for a header that frames the answer (``Content-Length``).
+    """
     items = value.items() if isinstance(value, Mapping) else value
     if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
         raise ValueError(f"headers={value!r} is invalid: expected a mapping of name to value")
     pairs = []
     for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValueError(f"headers={value!r} is invalid: expected (name, value) pairs")
         name, text = item
         if not isinstance(name, str) or not isinstance(text, str):
             raise ValueError(f"headers={value!r} is invalid: names and values must be str")
+        if not _TOKEN.fullmatch(name) or name.lower() in _FRAMING:
+            raise ValueError(
+                f"headers: {name!r} is invalid: expected a header name (not Content-Length "
+                "or Transfer-Encoding, which the emulator sets)"
+            )
+        if not _FIELD_VALUE.fullmatch(text) or not all(ord(char) < 256 for char in text):
+            raise ValueError(
+                f"headers: the value of {name!r} is invalid: expected Latin-1 text without "
+                "line breaks or other control characters"
+            )
         pairs.append((name.lower(), text))
     return tuple(pairs)
 
@@ -107,9 +133,34 @@ def _to_body(value: object) -> bytes | None:
 def _to_seconds(value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"seconds={value!r} is invalid: expected seconds >= 0 or None")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"seconds={value!r} is invalid: expected finite seconds >= 0 or None")
     return float(value)
+
+
+#: Faults whose answer never leaves: no headers to add.
+_UNANSWERED = frozenset({"drop_before", "drop_after", "refuse", "write_error"})
+
+
+def _check_shape(fault: FaultRule | ScriptedFault) -> None:
+    """Refuse an option the fault's kind would silently ignore.
+
+    Raises:
+        ValueError: ``body`` on a kind that is not an error status, ``seconds`` on one that is
+            not ``slow`` or ``slow_body``, ``headers`` on one that sends no answer.
+    """
+    kind = fault.kind
+    if fault.body is not None and error_status(kind) is None:
+        raise ValueError(f"body= is invalid with fault {kind!r}: only an error status has one")
+    if fault.seconds is not None and kind not in ("slow", "slow_body"):
+        raise ValueError(f"seconds= is invalid with fault {kind!r}: only slow and slow_body wait")
+    if fault.headers and kind in _UNANSWERED:
+        raise ValueError(f"headers= is invalid with fault {kind!r}: it sends no answer")
 
 
 def _check_probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -166,6 +217,9 @@ class FaultRule:
     body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)
     seconds: float | None = attrs.field(default=None, converter=_to_seconds)
 
+    def __attrs_post_init__(self) -> None:
+        _check_shape(self)
+
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request."""
         return (self.method is None or self.method == method) and path_matches(self.path, path)
@@ -189,6 +243,9 @@ class ScriptedFault:
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_headers)
     body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)
     seconds: float | None = attrs.field(default=None, converter=_to_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        _check_shape(self)
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this script applies to a request (and still has uses left)."""

@@ -25,7 +25,8 @@ class RequestRecord:
         status: The HTTP status answered, or ``None`` if no answer was sent (a dropped
             connection, a client that timed out or went away).
         fault: The injected fault applied, if any (``"503"``, ``"drop_after"``, ...).
-        duration: Seconds from arrival to answer, on the emulator's clock.
+        duration: Seconds from arrival to answer, on the emulator's clock (to the head of a
+            ``slow_body`` answer: the record is made before its body drips out).
         arrived: When the request arrived, on the emulator's clock.
     """
 

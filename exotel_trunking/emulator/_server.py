@@ -246,7 +246,8 @@ class _Conversation(abc.ABC):
         ]
         if response.header("server") is None:
             headers.append((b"server", _SERVER_NAME))
-        headers.append((b"date", _http_date(int(time.time()))))
+        if response.header("date") is None:  # a fault's headers may bring their own
+            headers.append((b"date", _http_date(int(time.time()))))
         headers.append((b"content-length", b"%d" % len(response.body)))
         reason = _REASONS.get(response.status, b"")
         start = h11.Response(status_code=response.status, headers=headers, reason=reason)

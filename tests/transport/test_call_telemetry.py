@@ -58,6 +58,9 @@ class Answers(httpx2.AsyncBaseTransport):
         self.request_ids.append(body.get("request_id") if isinstance(body, dict) else None)
         return response
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
 
 def make_client(
     emulator: Emulator, clock: VirtualTime, **options: Any

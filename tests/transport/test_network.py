@@ -36,6 +36,7 @@ from exotel_trunking import (
 )
 from exotel_trunking.emulator import Emulator
 
+from ..emulator.emulator_helpers import wait_until
 from .emulated import create_trunk, emulator_on, served_client
 from .servers import serve_origin
 
@@ -218,7 +219,7 @@ async def test_calls_after_the_server_closed_idle_keep_alive_connections_succeed
     with anyio.fail_after(5):
         async with exotel(emulator) as (_, trunk, client):
             await client.phone_numbers.list(trunk)
-            await anyio.sleep(0.4)
+            await wait_until(lambda: emulator.connections.closed == 1)
             assert emulator.connections.idle_closed == 1
 
             await client.phone_numbers.list(trunk)
