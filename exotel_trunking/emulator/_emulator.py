@@ -462,8 +462,8 @@ class Emulator:
     async def _respond(
         self, request: EmulatedRequest, fault: Fault | None, read_timeout: float | None
     ) -> Exchange:
-        if fault is None:
-            return Exchange(self._app.handle(request))
+        if fault is None or fault.kind == "ok":  # "ok": answered as usual, shaped later
+            return Exchange(self._app.handle(request), fault=None if fault is None else fault.kind)
         return await self._inject(fault, request, read_timeout)
 
     async def _inject(
@@ -473,8 +473,6 @@ class Emulator:
         status = error_status(kind)
         if status is not None:
             return Exchange(self._error_answer(request, fault, status), fault=kind)
-        if kind == "ok":
-            return Exchange(self._app.handle(request), fault=kind)
         if kind == "502_html":
             headers = (("content-type", "text/html"), ("server", "nginx"))
             return Exchange(EmulatedResponse(502, headers, _BAD_GATEWAY_PAGE), fault=kind)
