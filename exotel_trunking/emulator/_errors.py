@@ -217,8 +217,16 @@ class EmulatedError(Exception):
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = f"HTTP {status}"
-        return cls(status, code, phrase, "Injected fault", kind=ErrorKind.INJECTED)
+        # A kind the live dialect words in its own codes, where the status has one.
+        kind = _INJECTED_KINDS.get(status, ErrorKind.INJECTED)
+        return cls(status, code, phrase, "Injected fault", kind=kind)
 
 
 #: The Exotel error code an injected client-error status carries (5xx carry the status).
 _INJECTED_CODES = {400: 1000, 401: 1010, 403: 1011, 404: 1003, 409: 1002, 422: 1001}
+#: Statuses whose injected error reads, in the live dialect, as the service's own would.
+_INJECTED_KINDS = {
+    400: ErrorKind.INVALID_PARAMETER,
+    401: ErrorKind.UNAUTHORIZED,
+    404: ErrorKind.NOT_FOUND,
+}

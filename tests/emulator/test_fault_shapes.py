@@ -67,13 +67,19 @@ async def test_an_error_status_fault_answers_the_dialect_s_envelope_and_changes_
     assert (emulator.requests[-1].status, emulator.requests[-1].fault) == (status, str(status))
 
 
-async def test_an_error_status_fault_in_the_live_dialect_keeps_its_status() -> None:
+@pytest.mark.parametrize(
+    ("status", "code"), [(504, 504), (500, 500), (404, 1000), (401, 1010), (400, 1002)]
+)
+async def test_an_error_status_fault_in_the_live_dialect_reads_as_the_service_s(
+    status: int, code: int
+) -> None:
     emulator = make_emulator("live")
-    emulator.script("GET", None, "504")
+    emulator.script("GET", None, str(status))
     async with api(emulator) as http:
         response = await http.get(f"{ACCOUNT}/trunks")
-    assert response.status_code == 504
-    assert response.json()["response"]["code"] == 504
+    envelope = response.json()["response"]
+    assert response.status_code == status
+    assert (envelope["code"], envelope["error_data"]["code"]) == (status, code)
 
 
 async def test_headers_are_added_to_the_answer_replacing_ones_of_the_same_name(
