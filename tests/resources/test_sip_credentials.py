@@ -153,34 +153,22 @@ async def test_create_whose_answer_holds_no_credential_reads_it_back_by_user_nam
     assert created == expected(1, password=PASSWORD)
 
 
+@pytest.mark.parametrize("read", ["list", "_current"])
 async def test_list_returns_every_credential_of_every_page_without_a_password(
-    exotel: respx.MockRouter,
+    exotel: respx.MockRouter, read: str
 ) -> None:
+    # ``_current`` is what provision and `credentials show` read: the form is known only from
+    # the first answer, which is not asked for again.
     records = [credential_record(i, user_name=f"bot{i}") for i in range(5)]
     pages = wire.list_pages("live", records, path=PATH, page_size=2)
     route = exotel.get(f"/{PATH}").mock(side_effect=wire.responses(pages))
 
     async with wire.make_client(exotel) as client:
-        listed = await client.credentials.list(wire.TRUNK_SID)
+        listed = await getattr(client.credentials, read)(wire.TRUNK_SID)
 
     assert listed == [expected(i, user_name=f"bot{i}") for i in range(5)]
-    assert route.call_count == 3
+    assert route.call_count == 3  # one request a page
     wire.assert_request(route.calls[0].request, "GET", PATH)
-
-
-async def test_reading_the_current_credentials_asks_for_each_page_once(
-    exotel: respx.MockRouter,
-) -> None:
-    # What provision and `credentials show` read: the form is known only from the first answer.
-    records = [credential_record(i, user_name=f"bot{i}") for i in range(5)]
-    pages = wire.list_pages("live", records, path=PATH, page_size=2)
-    route = exotel.get(f"/{PATH}").mock(side_effect=wire.responses(pages))
-
-    async with wire.make_client(exotel) as client:
-        current = await client.credentials._current(wire.TRUNK_SID)
-
-    assert current == [expected(i, user_name=f"bot{i}") for i in range(5)]
-    assert route.call_count == 3  # not 4: the first page is not fetched again
     offsets = [call.request.url.params.get("offset") for call in route.calls]
     assert offsets == [None, "2", "4"]
 
