@@ -10,9 +10,12 @@ limiter on the same clock. Faults come from the emulator itself (``emulator.scri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx2
 
 from exotel_trunking import AsyncTrunkingClient
 from exotel_trunking.emulator import Dialect, Emulator
@@ -55,6 +58,52 @@ def client_on(
     if clock is not None:
         use_virtual_time(client, clock, rand)
     return client
+
+
+class AnswerLog(httpx2.AsyncBaseTransport):
+    """The emulator's in-process transport, keeping every answer it gives.
+
+    The answers tell a test what the emulator really sent: its request ids, error codes and
+    messages, headers. A connection that failed left no answer.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = emulator.transport()
+        self.answers: list[httpx2.Response] = []
+
+    @property
+    def bodies(self) -> list[Any]:
+        """Each answer's JSON body, in order."""
+        return [json.loads(answer.content) for answer in self.answers]
+
+    @property
+    def request_ids(self) -> list[str | None]:
+        """Each answer's ``request_id`` (``None`` for a body without one), in order."""
+        return [body.get("request_id") if isinstance(body, dict) else None for body in self.bodies]
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer from the emulator, and keep a copy of the answer (its body read)."""
+        response = await self._inner.handle_async_request(request)
+        answer = httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            content=await response.aread(),
+            extensions=response.extensions,
+        )
+        self.answers.append(answer)
+        return answer
+
+    async def aclose(self) -> None:
+        """Close the emulator's transport."""
+        await self._inner.aclose()
+
+
+def logged_client(
+    emulator: Emulator, clock: VirtualTime | None = None, **options: Any
+) -> tuple[AsyncTrunkingClient, AnswerLog]:
+    """A client as :func:`client_on` makes, and the :class:`AnswerLog` of what it was sent."""
+    log = AnswerLog(emulator)
+    return client_on(emulator, clock, transport=log, **options), log
 
 
 def served_client(base_url: str, **options: Any) -> AsyncTrunkingClient:

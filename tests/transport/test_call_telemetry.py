@@ -7,13 +7,11 @@ the global ones. The request ids the telemetry must carry are read from the emul
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -25,7 +23,7 @@ from exotel_trunking._transport._watch import watch_call
 from exotel_trunking.emulator import Emulator
 
 from ..otel_capture import Captured, captured
-from .emulated import ACCOUNT, client_on, create_trunk, emulator_on
+from .emulated import ACCOUNT, AnswerLog, create_trunk, emulator_on, logged_client
 from .virtual_time import VirtualTime, virtual_time
 
 pytestmark = pytest.mark.anyio
@@ -41,33 +39,11 @@ def otel() -> Iterator[Captured]:
         yield found
 
 
-class Answers(httpx2.AsyncBaseTransport):
-    """The emulator's in-process transport, noting the ``request_id`` of every answer it gives.
-
-    Attributes:
-        request_ids: One per answer, in order (``None`` for an answer without one).
-    """
-
-    def __init__(self, emulator: Emulator) -> None:
-        self._inner = emulator.transport()
-        self.request_ids: list[str | None] = []
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._inner.handle_async_request(request)
-        body = json.loads(await response.aread())
-        self.request_ids.append(body.get("request_id") if isinstance(body, dict) else None)
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 def make_client(
     emulator: Emulator, clock: VirtualTime, **options: Any
-) -> tuple[AsyncTrunkingClient, Answers]:
+) -> tuple[AsyncTrunkingClient, AnswerLog]:
     """A client served by ``emulator`` on ``clock``, and the record of the answers it got."""
-    answers = Answers(emulator)
-    return client_on(emulator, clock, transport=answers, **options), answers
+    return logged_client(emulator, clock, **options)
 
 
 def retried_twice(emulator: Emulator) -> str:
@@ -82,7 +58,7 @@ def retried_twice(emulator: Emulator) -> str:
     return sid
 
 
-def distinct_ids(answers: Answers, count: int) -> list[str]:
+def distinct_ids(answers: AnswerLog, count: int) -> list[str]:
     """The request ids of the ``count`` answers, checked to be present and all different."""
     ids = answers.request_ids
     assert len(ids) == count

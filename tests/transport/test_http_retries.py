@@ -5,7 +5,7 @@ Each test serves the shipped :class:`~exotel_trunking.emulator.Emulator` in proc
 client's retries and its limiter on one :class:`~.virtual_time.VirtualTime`, so the delays the
 SDK chooses are observed exactly and nothing waits for real. Faults are the emulator's own
 (``emulator.script``, ``emulator.add_fault``, its ``latency`` knob); what happened is read from
-its request log and state; :class:`Wire` keeps the answers it sent.
+its request log and state; :class:`~.emulated.AnswerLog` keeps the answers it sent.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from .emulated import (
     client_on,
     create_trunk,
     emulator_on,
+    logged_client,
     peak_share,
 )
 from .virtual_time import EPOCH, VirtualTime, virtual_time
@@ -86,48 +87,6 @@ def statuses(emulator: Emulator, method: str | None = None, fragment: str = "") 
 
 def sdk_sleeps_end_by(clock: VirtualTime) -> float:
     return max((start + seconds for start, seconds in clock.sleeps), default=clock.monotonic())
-
-
-class Wire(httpx2.AsyncBaseTransport):
-    """The emulator's in-process transport, keeping every answer it gives.
-
-    The answers tell the tests what the emulator really sent (its request ids, error codes and
-    messages, headers).
-    """
-
-    def __init__(self, emulator: Emulator) -> None:
-        self._inner = emulator.transport()
-        self.answers: list[httpx2.Response] = []
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [answer.json() for answer in self.answers]
-
-    @property
-    def request_ids(self) -> list[str]:
-        return [body["request_id"] for body in self.bodies]
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._inner.handle_async_request(request)
-        answer = httpx2.Response(
-            response.status_code,
-            headers=response.headers,
-            content=await response.aread(),
-            extensions=response.extensions,
-        )
-        self.answers.append(answer)
-        return answer
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def wired(
-    emulator: Emulator, clock: VirtualTime, **options: Any
-) -> tuple[AsyncTrunkingClient, Wire]:
-    """A client on ``clock`` served by ``emulator`` through a :class:`Wire`."""
-    wire = Wire(emulator)
-    return client_on(emulator, clock, transport=wire, **options), wire
 
 
 # The status table (painpoint 13): which failures are retried, for which calls.
@@ -178,7 +137,7 @@ async def test_an_error_status_other_than_429_502_503_504_is_raised_after_one_at
         sid = create_trunk(emulator, "existing")
         before = emulator.snapshot()
         emulator.script(method, pattern, str(status))
-        client, wire = wired(emulator, clock)
+        client, wire = logged_client(emulator, clock)
 
         with pytest.raises(FINAL_STATUSES[status]) as caught:
             await run(client, sid)
@@ -623,7 +582,7 @@ async def test_a_nonsensical_retry_after_falls_back_to_backoff_and_never_crashes
         sid = create_trunk(emulator)
         # Replaces the Retry-After an injected 429 carries by default.
         emulator.script("GET", NUMBERS, str(status), headers=retry_after(value))
-        client, wire = wired(emulator, clock, rand=lambda: 0.5)  # backoff: 0.5 s
+        client, wire = logged_client(emulator, clock, rand=lambda: 0.5)  # backoff: 0.5 s
 
         await client.phone_numbers.list(sid)
 
@@ -885,7 +844,7 @@ async def test_on_retry_receives_one_event_per_retry() -> None:
         emulator.script("GET", NUMBERS, "503")
         emulator.script("GET", NUMBERS, "refuse")
         emulator.script("GET", NUMBERS, "429", headers=retry_after("4"))
-        client, wire = wired(emulator, clock, on_retry=events.append)
+        client, wire = logged_client(emulator, clock, on_retry=events.append)
 
         await client.phone_numbers.list(sid)
 
@@ -907,7 +866,7 @@ async def test_each_retry_is_logged_at_info_with_attempt_wait_reason_and_request
         sid = create_trunk(emulator)
         emulator.script("GET", NUMBERS, "503")
         emulator.script("GET", NUMBERS, "429", headers=retry_after("2"))
-        client, wire = wired(emulator, clock)
+        client, wire = logged_client(emulator, clock)
 
         await client.phone_numbers.list(sid)
 
@@ -935,11 +894,12 @@ async def test_debug_logging_shows_each_finished_call_with_its_request_id_and_th
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = create_trunk(emulator)
-        client, wire = wired(emulator, clock)
+        client, wire = logged_client(emulator, clock)
 
         assert await client.phone_numbers.list(sid) == []
 
     [request_id] = wire.request_ids
+    assert request_id is not None
     assert [record.levelno for record in caplog.records] == [logging.DEBUG]
     assert re.fullmatch(
         rf"GET {re.escape(numbers_path(sid))} -> 200 request_id={re.escape(request_id)} "
