@@ -92,7 +92,8 @@ class EmulatorTransport(httpx2.AsyncBaseTransport):
             raise httpx2.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             )
-        if exchange.drip is not None:
+        head = request.method == "HEAD"  # answered with headers only, as over the network
+        if exchange.drip is not None and not head:
             stream = _DrippingBody(self._emulator, request, response.body, exchange.drip)
             length = ("content-length", str(len(response.body)))
             return httpx2.Response(
@@ -107,7 +108,7 @@ class EmulatorTransport(httpx2.AsyncBaseTransport):
         return httpx2.Response(
             status_code=response.status,
             headers=list(response.headers),
-            content=response.body,
+            content=b"" if head else response.body,
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": response.reason.encode("ascii"),

@@ -345,3 +345,15 @@ async def test_the_admin_api_answers_400_for_a_bad_shape_and_adds_nothing(
     assert added.status_code == 400
     assert "invalid" in added.json()["error"]
     assert emulator.faults.scripts == []
+
+
+async def test_a_head_request_gets_no_body_in_process_even_from_slow_body(
+    emulator: Emulator,
+) -> None:
+    emulator.script("HEAD", None, "slow_body", seconds=30.0)
+    async with api(emulator) as http:
+        with anyio.fail_after(5):  # a dripped body would take 30 s a byte
+            shaped = await http.head(trunk_url("x", "credentials"))
+        plain = await http.head(trunk_url("x", "credentials"))
+    assert (shaped.content, plain.content) == (b"", b"")
+    assert shaped.status_code == plain.status_code
