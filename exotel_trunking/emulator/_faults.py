@@ -168,8 +168,32 @@ def _check_probability(_: object, attribute: attrs.Attribute[float], value: floa
         raise ValueError(f"{attribute.name}={value!r} is invalid: expected 0.0 to 1.0")
 
 
-def _upper_or_none(value: str | None) -> str | None:
-    return None if value in (None, "*") else str(value).upper()
+def _upper_or_none(value: object) -> str | None:
+    """An HTTP method, upper-cased; ``None`` or ``"*"`` for any.
+
+    Raises:
+        ValueError: For anything but a method name.
+    """
+    if value is None or value == "*":
+        return None
+    if not isinstance(value, str) or not value.isascii() or not value.isalpha():
+        raise ValueError(f"method={value!r} is invalid: expected an HTTP method such as 'POST'")
+    return value.upper()
+
+
+def _path_or_none(value: object) -> str | None:
+    """A path pattern; ``None`` for any.
+
+    Raises:
+        ValueError: For anything but a string starting with ``/``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(
+            f"path={value!r} is invalid: expected a path such as '/trunks/*/phone-numbers'"
+        )
+    return value
 
 
 @functools.lru_cache(maxsize=256)
@@ -212,7 +236,7 @@ class FaultRule:
     kind: FaultKind = attrs.field(converter=check_kind)
     probability: float = attrs.field(default=1.0, converter=float, validator=_check_probability)
     method: str | None = attrs.field(default=None, converter=_upper_or_none)
-    path: str | None = None
+    path: str | None = attrs.field(default=None, converter=_path_or_none)
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_headers)
     body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)
     seconds: float | None = attrs.field(default=None, converter=_to_seconds)
@@ -238,7 +262,7 @@ class ScriptedFault:
 
     kind: FaultKind = attrs.field(converter=check_kind)
     method: str | None = attrs.field(default=None, converter=_upper_or_none)
-    path: str | None = None
+    path: str | None = attrs.field(default=None, converter=_path_or_none)
     remaining: int = 1
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_headers)
     body: bytes | None = attrs.field(default=None, converter=_to_body, repr=False)

@@ -335,6 +335,9 @@ async def test_a_429_with_its_own_body_still_says_when_to_retry(emulator: Emulat
         {"fault": "slow", "seconds": "soon"},
         {"fault": "503", "body": {"not": "bytes"}},
         {"fault": "drop_after", "headers": {"X-A": "1"}},
+        {"fault": "503", "method": ["GET"]},
+        {"fault": "503", "path": 7},
+        {"fault": "503", "path": "trunks"},
     ],
 )
 async def test_the_admin_api_answers_400_for_a_bad_shape_and_adds_nothing(
@@ -342,9 +345,11 @@ async def test_the_admin_api_answers_400_for_a_bad_shape_and_adds_nothing(
 ) -> None:
     async with api(emulator) as http:
         added = await http.post("/_emulator/scripts", json={"method": "GET", **script})
+        after = await http.get(trunk_url("x", "credentials"))
     assert added.status_code == 400
     assert "invalid" in added.json()["error"]
     assert emulator.faults.scripts == []
+    assert after.status_code == 404  # the emulator answers as before, not with a 500
 
 
 async def test_a_head_request_gets_no_body_in_process_even_from_slow_body(
