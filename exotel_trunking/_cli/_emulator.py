@@ -12,7 +12,7 @@ import click
 
 from ..emulator import DEFAULT_ACCOUNT_SID, DEFAULT_API_KEY, DEFAULT_API_TOKEN, Emulator
 from ..emulator._dialects import DIALECTS
-from ..emulator._faults import FAULT_KINDS, check_kind
+from ..emulator._faults import FAULT_KINDS, error_status
 from ..emulator._knobs import Latency, to_latency
 from ..emulator._ratelimit import RateLimitConfig
 from ..emulator._standalone import banner, run_until_signalled
@@ -56,32 +56,22 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str | None) -> Any
         ) from None
 
 
-def _at_least(low: int) -> Any:
-    def check(_: click.Context, __: click.Parameter, value: int | None) -> int | None:
-        if value is not None and value < low:
-            raise click.BadParameter(f"{value} is below {low}")
-        return value
-
-    return check
-
-
-def _positive(_: click.Context, __: click.Parameter, value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"{value:g} is not a positive number of seconds")
-    return value
+#: The fault kinds that mean something on the command line: ``ok`` needs headers to add, and
+#: served, ``refuse`` and ``write_error`` close the connection just as ``drop_before`` does.
+SERVED_FAULTS = tuple(kind for kind in FAULT_KINDS if kind not in ("ok", "refuse", "write_error"))
 
 
 def _faults(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> Any:
     faults: dict[str, float] = {}
     for text in values:
         kind, equals, share = text.partition("=")
-        try:
-            check_kind(kind)
-        except ValueError:
+        if kind not in SERVED_FAULTS and error_status(kind) is None:
             raise click.BadParameter(
-                f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}, "
-                "or an HTTP error status such as 504"
-            ) from None
+                f"unknown fault {kind!r}; one of {', '.join(SERVED_FAULTS)}, "
+                "or an HTTP error status from 400 to 599"
+            )
+        if kind in faults:
+            raise click.BadParameter(f"{kind!r} is given twice; give each KIND once")
         try:
             probability = float(share) if equals else 1.0
         except ValueError:
@@ -101,9 +91,8 @@ def _faults(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> A
 @click.option(
     "--port",
     metavar="PORT",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=4010,
-    callback=_at_least(0),
     help="Port to listen on; 0 picks a free one. [default: 4010]",
 )
 @click.option(
@@ -161,8 +150,7 @@ def _faults(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> A
 @click.option(
     "--concurrency-limit",
     metavar="N",
-    type=int,
-    callback=_at_least(1),
+    type=click.IntRange(min=1),
     help="Answer 429 beyond this many requests in flight. [default: none]",
 )
 @click.option(
@@ -172,29 +160,26 @@ def _faults(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> A
     multiple=True,
     callback=_faults,
     help=f"Inject a fault into a share P (0 to 1, default 1) of requests; repeatable. KIND: "
-    f"{', '.join(FAULT_KINDS)}.",
+    f"{', '.join(SERVED_FAULTS)}, or an HTTP error status (400 to 599).",
 )
 @click.option(
     "--slow-seconds",
     metavar="SECONDS",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=30.0,
-    callback=_positive,
     help="How long a 'slow' fault holds its answer. [default: 30]",
 )
 @click.option(
     "--page-size",
     metavar="N",
-    type=int,
+    type=click.IntRange(min=1),
     default=50,
-    callback=_at_least(1),
     help="Items per page of a live-dialect list. [default: 50]",
 )
 @click.option(
     "--idle-timeout",
     metavar="SECONDS",
-    type=float,
-    callback=_positive,
+    type=click.FloatRange(min=0, min_open=True),
     help="Close keep-alive connections idle this long. [default: never]",
 )
 @click.option(
