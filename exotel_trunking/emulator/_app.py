@@ -211,6 +211,7 @@ class ApiApp:
         self._envelopes = envelopes
         self._ids = ids
         self._knobs = knobs
+        self._routes = _LIVE if envelopes.name == "live" else _REFERENCE
         self._expected_credentials = f"{api_key}:{api_token}".encode()
 
     def __repr__(self) -> str:
@@ -255,8 +256,9 @@ class ApiApp:
             raise EmulatedError.unauthorized("Invalid API key or token")
 
     def _route(self, request: EmulatedRequest) -> tuple[Handler, str]:
-        routes = _LIVE if self._envelopes.name == "live" else _REFERENCE
-        name, trunk_sid = _resolve(request.method, request.path, self._state.account_sid, routes)
+        name, trunk_sid = _resolve(
+            request.method, request.path, self._state.account_sid, self._routes
+        )
         handler: Handler = getattr(ApiApp, name)
         return handler, trunk_sid
 
@@ -271,7 +273,7 @@ class ApiApp:
             reason = getattr(error, "msg", None) or "not UTF-8"
             raise EmulatedError.bad_json(f"Request body is not valid JSON: {reason}") from None
         if not isinstance(body, dict):
-            raise EmulatedError.invalid_request("Request body must be a JSON object")
+            raise EmulatedError.bad_json("Request body must be a JSON object")
         return body
 
     def _trunk_body(self, request: EmulatedRequest, trunk_sid: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import random
 import time
 from collections import deque
@@ -414,7 +415,8 @@ class Emulator:
             fault = self.faults.choose(request.method, request.path, draw)
             exchange = await self._respond(request, fault, read_timeout)
             response = exchange.response
-            if response is not None:
+            shaped = fault is not None and bool(fault.headers)
+            if response is not None and (decision is not None or shaped):
                 response = self._with_rate_headers(response, decision)
                 if fault is not None and fault.headers:  # the fault's own headers win
                     response = response.with_headers(fault.headers)
@@ -491,7 +493,7 @@ class Emulator:
     ) -> EmulatedResponse:
         """The answer of an error-status fault: its envelope (or ``body``); a 429 Retry-After."""
         if fault.body is not None:
-            headers = (("content-type", "application/json"),)
+            headers = (("content-type", _content_type(fault.body)),)
             response = EmulatedResponse(status, headers, fault.body)
         else:
             response = self._app.error(request, EmulatedError.injected(status))
@@ -524,6 +526,15 @@ class Emulator:
         if response.header("retry-after") is not None:
             headers = [h for h in headers if h[0] != "retry-after"]
         return response.with_headers(headers)
+
+
+def _content_type(body: bytes) -> str:
+    """A fault body's type: JSON if it parses, else plain text (its ``headers=`` may differ)."""
+    try:
+        json.loads(body)
+    except ValueError:
+        return "text/plain; charset=utf-8"
+    return "application/json"
 
 
 #: How early a latency wait first aims (see :func:`_sleep_at_least`).

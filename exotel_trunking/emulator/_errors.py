@@ -77,11 +77,6 @@ class EmulatedError(Exception):
         )
 
     @classmethod
-    def invalid_request(cls, description: str) -> EmulatedError:
-        """400 / 1000: the body is JSON but not an object (live: 1007, a Go decoding failure)."""
-        return cls(400, 1000, "Invalid request", description, kind=ErrorKind.BAD_JSON)
-
-    @classmethod
     def invalid_parameter(cls, description: str) -> EmulatedError:
         """400 / 1001: a parameter's value is not valid."""
         return cls(400, 1001, "Invalid parameter", description, kind=ErrorKind.INVALID_PARAMETER)

@@ -116,6 +116,20 @@ async def test_a_body_replaces_the_error_envelope(emulator: Emulator) -> None:
     async with api(emulator) as http:
         response = await http.get(trunk_url("x", "credentials"))
     assert (response.status_code, response.content) == (500, page)
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"  # not JSON
+
+
+async def test_a_json_body_is_labelled_json_and_headers_can_say_otherwise(
+    emulator: Emulator,
+) -> None:
+    emulator.script("GET", None, "502", body=b'{"error": "upstream"}')
+    html = {"content-type": "text/html"}
+    emulator.script("GET", None, "502", body=b"<p>bad gateway</p>", headers=html)
+    async with api(emulator) as http:
+        labelled = await http.get(trunk_url("x", "credentials"))
+        said = await http.get(trunk_url("x", "credentials"))
+    assert labelled.headers["content-type"] == "application/json"
+    assert said.headers.get_list("content-type") == ["text/html"]
 
 
 async def test_refuse_raises_connect_error_in_process_and_changes_nothing(
