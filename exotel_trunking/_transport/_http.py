@@ -426,9 +426,13 @@ class Requester:
         return answer
 
     async def _hold(self, seconds: float, reason: str, request_id: str | None) -> None:
-        """Hold back every new request of the client for ``seconds``, and say so."""
-        await self.limiter.cool_down(seconds)
+        """Hold back every new request of the client for ``seconds``, and say so.
+
+        Said first: a limiter whose ``cool_down`` awaits (Redis) lets other tasks see the hold
+        meanwhile, and they must not report it as one this client did not start.
+        """
         self._announce_hold(seconds, reason, request_id)
+        await self.limiter.cool_down(seconds)
 
     def _announce_hold(self, seconds: float, reason: str, request_id: str | None) -> None:
         """Tell the hook about a hold, unless one announced already covers it."""

@@ -84,6 +84,37 @@ async def test_a_hold_another_process_started_is_announced_as_shared() -> None:
     assert emulator.requests[0].arrived >= T0 + 7.0
 
 
+class _RemoteCoolDown(LocalRateLimiter):
+    """A limiter that, like Redis, knows of a hold at once but takes a while to share it."""
+
+    def __init__(self, clock: VirtualTime) -> None:
+        super().__init__(None, clock=clock.monotonic, sleep=clock.sleep)
+        self._pause = clock.pause
+
+    async def cool_down(self, seconds: float) -> None:
+        await super().cool_down(seconds)
+        await self._pause(0.05)  # the round trip that shares it
+
+
+async def test_a_429_this_client_saw_is_announced_as_such_while_a_shared_limiter_spreads_it() -> (
+    None
+):
+    events: list[RateLimitWait] = []
+    async with virtual_time(T0) as clock:
+        emulator = emulator_on(clock, latency=0.01)
+        sid = create_trunk(emulator)
+        too_many(emulator, 4)
+        client = make_client(emulator, clock, events, rate_limit=_RemoteCoolDown(clock))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.phone_numbers.list, sid)
+            await clock.pause(0.02)  # the first call's 429 is on its way back
+            for _ in range(3):
+                group.start_soon(client.phone_numbers.list, sid)
+
+    assert [(e.seconds, e.reason) for e in events] == [(4.0, "429")]
+
+
 async def test_a_derived_client_shares_the_announcement_of_a_hold() -> None:
     events: list[RateLimitWait] = []
     async with virtual_time(T0) as clock:
