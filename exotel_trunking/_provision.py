@@ -748,7 +748,7 @@ def _listed_number(raw: str, wanted: Sequence[str]) -> str | None:
     names, if any.
     """
     try:
-        return normalize_phone_number(raw)
+        return normalize_phone_number(raw, possible=False)  # listed: it exists
     except InvalidParameterError:
         return next((number for number in wanted if _same_number(raw, number)), None)
 

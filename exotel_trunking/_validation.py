@@ -86,7 +86,9 @@ def validate_trunk_name(value: object, argument: str = "trunk_name") -> str:
     return name
 
 
-def normalize_phone_number(value: object, argument: str = "phone_number") -> str:
+def normalize_phone_number(
+    value: object, argument: str = "phone_number", *, possible: bool = True
+) -> str:
     """Return ``value`` in E.164 form, after stripping spaces, dashes, dots and parentheses.
 
     ``"+91 98765-43210"`` becomes ``"+919876543210"``.
@@ -94,14 +96,15 @@ def normalize_phone_number(value: object, argument: str = "phone_number") -> str
     The number must also be *possible* for its country: its length fits the country's
     numbering plan, as libphonenumber's metadata (the ``phonenumbers`` package) has it. That
     is a length check, not the stricter check of assigned ranges, which goes stale as
-    countries open new ones.
+    countries open new ones. ``possible=False`` leaves it out, to name a number that exists
+    already (mapped before, by the dashboard or an older SDK).
     """
     number = _require_str(argument, value).translate(_PHONE_PUNCTUATION)
     if not _E164.fullmatch(number):
         raise InvalidParameterError(
             argument, value, "expected E.164: '+' then 7-15 digits, the first not 0"
         )
-    problem = _impossible_for_country(number)
+    problem = _impossible_for_country(number) if possible else None
     if problem is not None:
         raise InvalidParameterError(argument, value, problem)
     return number

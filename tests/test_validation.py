@@ -518,6 +518,12 @@ def test_a_number_impossible_for_its_country_is_refused_saying_why(given: str, w
     assert caught.value.argument == "phone_number"
 
 
+def test_possible_false_names_an_existing_number_without_the_length_check() -> None:
+    assert normalize_phone_number("+44 20123", possible=False) == "+4420123"
+    with pytest.raises(InvalidParameterError, match=r"expected E\.164"):
+        normalize_phone_number("4420123", possible=False)
+
+
 @pytest.mark.parametrize(
     ("ip", "mask", "parsed"),
     [

@@ -274,7 +274,7 @@ def numbers_where(settings: Settings, phone_number: str) -> None:
     """Say which trunk holds PHONE_NUMBER, if any (the live service's trunk-map lookup)."""
 
     async def look(client: AsyncTrunkingClient) -> tuple[str, TrunkMap | None]:
-        number = normalize_phone_number(phone_number)
+        number = normalize_phone_number(phone_number, possible=False)
         return number, await client.trunk_maps.lookup(number)
 
     number, found = run(settings, look)

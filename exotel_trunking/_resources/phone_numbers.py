@@ -64,7 +64,7 @@ class PhoneNumbers(Resource):
             NotFoundError: the trunk does not exist.
         """
         listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
-        number = normalize_phone_number(phone_number)
+        number = normalize_phone_number(phone_number, possible=False)  # names one that exists
         if mode is None or validate_mode(mode) is None:
             raise InvalidParameterError("mode", mode, "expected 'pstn' or 'flow'")
         mapped = await self._mapping(listing, number)
@@ -88,7 +88,7 @@ class PhoneNumbers(Resource):
             NotFoundError: the trunk does not exist.
         """
         listing = list_call("phone_numbers.list", trunk_sid, "phone-numbers")
-        number = normalize_phone_number(phone_number)
+        number = normalize_phone_number(phone_number, possible=False)  # names one that exists
         mapped = await self._mapping(listing, number)
         envelope = await self._remove(listing, {"id": mapped.id}, "phone_numbers.remove")
         return decoded_or(envelope, PhoneNumber, mapped)

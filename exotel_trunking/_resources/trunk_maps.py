@@ -30,10 +30,10 @@ class TrunkMaps(Resource):
             The mapping, or ``None`` when the answer holds none (the number is on no trunk).
 
         Raises:
-            InvalidParameterError: before sending, for a number ``map`` would refuse.
+            InvalidParameterError: before sending, for a number that is not E.164.
             ResponseDecodeError: the answer holds a record without a ``trunk_sid``.
         """
-        number = normalize_phone_number(phone_number)
+        number = normalize_phone_number(phone_number, possible=False)  # names one that exists
         call = Call(
             "GET",
             "trunk-maps",

@@ -14,6 +14,7 @@ import respx
 
 from exotel_trunking import (
     DestinationUri,
+    InvalidParameterError,
     NotFoundError,
     PhoneNumber,
     TrunkSetting,
@@ -65,6 +66,28 @@ async def test_remove_number_finds_its_id_and_deletes_by_query_id(
     wire.assert_request(route.calls.last.request, "DELETE", NUMBERS, query=[("id", "41514")])
     assert removed.phone_number == "+919876543212"
     assert removed.id == "41514"
+
+
+async def test_a_mapped_number_too_short_for_its_country_can_still_be_removed_and_updated(
+    exotel: respx.MockRouter,
+) -> None:
+    # Mapped before the SDK checked lengths (the dashboard, an older SDK): map would refuse it,
+    # but naming it to take it off the trunk must work.
+    odd = "+4420123"
+    record = wire.phone_number_record("live", phone_number=odd)
+    exotel.get(f"/{NUMBERS}").respond(200, json=listing(record))
+    removed = exotel.delete(f"/{NUMBERS}").respond(200, json=wire.single("live", record))
+    answer = wire.single("live", record)
+    updated = exotel.put(f"/{NUMBERS}/{record['id']}").respond(200, json=answer)
+
+    async with wire.make_client(exotel) as client:
+        with pytest.raises(InvalidParameterError, match=r"too short .* for GB"):
+            await client.phone_numbers.map(wire.TRUNK_SID, odd)
+        await client.phone_numbers.update(wire.TRUNK_SID, odd, mode="flow")
+        await client.phone_numbers.remove(wire.TRUNK_SID, odd)
+
+    assert (updated.call_count, removed.call_count) == (1, 1)
+    wire.assert_request(removed.calls.last.request, "DELETE", NUMBERS, query=[("id", record["id"])])
 
 
 @pytest.mark.parametrize("answer", NO_RECORD)
