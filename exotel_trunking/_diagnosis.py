@@ -309,8 +309,9 @@ def check_no_credentials(snapshot: TrunkSnapshot) -> Iterator[Finding]:
         "the trunk has no SIP credentials: a PBX that registers or authenticates with a user "
         "name and password is refused with SIP 401"
         + (" (calls from its whitelisted IPs need none)" if snapshot.ips else ""),
-        "ask Exotel to issue SIP credentials for the trunk, then check them with "
-        f"exotel-trunking credentials {snapshot.trunk_sid}",
+        "create a SIP credential for the trunk with "
+        f"exotel-trunking credentials create {snapshot.trunk_sid} USER_NAME (live API), or ask "
+        "Exotel to issue the trunk's credentials",
     )
 
 

@@ -493,7 +493,7 @@ def _destination_label(destination: str) -> str:
 
 #: What ``GET /trunks`` answers where the service has no such operation (the reference's):
 #: a trunk is then found by its sid only.
-_CANNOT_LIST = (404, 405, 501)
+CANNOT_LIST = (404, 405, 501)
 
 
 @attrs.define
@@ -637,7 +637,7 @@ async def _trunk_by_name(
     try:
         trunk = await client.trunks.find(spec.name)
     except APIStatusError as error:
-        if error.status_code not in _CANNOT_LIST:
+        if error.status_code not in CANNOT_LIST:
             raise
         trunk, listable = None, False
     if trunk is None and not report.dry_run:
@@ -675,7 +675,7 @@ async def _check_trunk_name(client: AsyncTrunkingClient, sid: str, name: str) ->
     try:
         trunk = await client.trunks.get(sid)
     except APIStatusError as error:
-        if error.status_code not in _CANNOT_LIST:
+        if error.status_code not in CANNOT_LIST:
             raise
         return  # the service cannot say (or the trunk is gone: reading it will say so)
     if trunk.trunk_name != name:

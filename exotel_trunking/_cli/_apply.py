@@ -34,7 +34,7 @@ from .._exceptions import (
     ResponseDecodeError,
 )
 from .._models import SipCredential, Trunk
-from .._provision import Changes, ProvisionProgress, ProvisionReport, TrunkSpec
+from .._provision import CANNOT_LIST, Changes, ProvisionProgress, ProvisionReport, TrunkSpec
 from .._transport import RateLimitWait
 from ._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Settings, record, run
 from ._interrupt import interruptible
@@ -501,7 +501,7 @@ async def _missing_generated(
         try:
             trunk = await client.trunks.find(spec.name)
         except APIStatusError as error:
-            if error.status_code not in (404, 405, 501):  # a service that lists no trunks
+            if error.status_code not in CANNOT_LIST:  # a service that lists no trunks
                 raise
             trunk = None
         if trunk is None:

@@ -24,7 +24,7 @@ from .._exceptions import (
     PartialFailureError,
 )
 from .._models import Credentials, DestinationUri, SipCredential, Trunk, TrunkMap
-from .._provision import CredentialSpec
+from .._provision import CANNOT_LIST, CredentialSpec
 from .._validation import normalize_destination, normalize_phone_number
 from ._app import (
     EXIT_FAILED,
@@ -192,7 +192,7 @@ def trunks_find(settings: Settings, name: str) -> None:
 
 
 def _cannot_list_hint(error: ExotelError) -> str | None:
-    if isinstance(error, APIStatusError) and error.status_code in (404, 405, 501):
+    if isinstance(error, APIStatusError) and error.status_code in CANNOT_LIST:
         return (
             "this service cannot list trunks (the reference API has no such call): a trunk is "
             "found by its sid only"
@@ -242,7 +242,7 @@ def numbers() -> None:
 @click.option("--mode", type=click.Choice(["pstn", "flow"]), help="pstn (default) or flow.")
 @pass_settings
 def numbers_map(settings: Settings, trunk_sid: str, phone_number: str, mode: str | None) -> None:
-    """Map PHONE_NUMBER (E.164, e.g. +919876543210) to TRUNK_SID."""
+    """Map PHONE_NUMBER (E.164, such as +919876543210) to TRUNK_SID."""
     number = run(settings, lambda c: c.phone_numbers.map(trunk_sid, phone_number, mode=mode))
     _show(settings, "Number mapped", number, ("id", "phone_number", "trunk_sid", "mode"))
 
@@ -402,7 +402,9 @@ def _destination_rows(
                 "destination": item,
                 "status": status,
                 "id": None if uri is None else uri.id,
-                "error": None if status != "failed" or error is None else error.message,
+                "error": None
+                if status != "failed" or error is None
+                else error.description or error.message,
             }
         )
     return rows

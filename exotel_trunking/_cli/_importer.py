@@ -472,8 +472,8 @@ def _reason(error: BaseException) -> str:
         return f"mapped to trunk {error.held_by}" if error.held_by else "mapped to another trunk"
     if isinstance(error, InvalidParameterError):
         return text.partition(" is invalid: ")[2] or text
-    if isinstance(error, APIStatusError) and error.message:
-        return f"{error.status_code} {error.message}"
+    if isinstance(error, APIStatusError) and (error.description or error.message):
+        return f"{error.status_code} {error.description or error.message}"
     return text
 
 
