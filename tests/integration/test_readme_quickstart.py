@@ -1,7 +1,8 @@
-"""The README's quickstart runs as written, against the in-process emulator.
+"""The README's examples run as written, against the in-process emulator.
 
-The code block after ``<!-- quickstart -->`` in README.md is run; until the README has one,
-:data:`QUICKSTART` (the snippet proposed for it) is run instead.
+Each test runs the ``python`` block after a marker comment in README.md (``<!-- quickstart -->``
+and so on) with :class:`~exotel_trunking.emulator.Emulator` replaced by a subclass that notes
+every instance, then checks the account's state and what the example printed.
 """
 
 from __future__ import annotations
@@ -19,44 +20,30 @@ import exotel_trunking.emulator
 from exotel_trunking.emulator import Emulator
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-MARKER = "<!-- quickstart -->"
 _BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
-QUICKSTART = """\
-import asyncio
 
-from exotel_trunking import AsyncTrunkingClient, TrunkSpec
-from exotel_trunking.emulator import Emulator
-
-emulator = Emulator(api_key="key", api_token="token", account_sid="acme")
-spec = TrunkSpec(
-    "acme_main",
-    numbers=["+919876543210"],
-    ips=["203.0.113.0/29"],
-    destinations=["203.0.113.5:5061;transport=tls", "pbx.acme.example:5061;transport=tls"],
-    alias="+919876543210",
-)
+def readme_block(marker: str) -> str:
+    """The ``python`` block after ``marker`` in README.md."""
+    text = README.read_text(encoding="utf-8")
+    assert marker in text, f"{README}: no {marker} example"
+    block = _BLOCK.search(text, text.index(marker))
+    assert block is not None, f"{README}: no ```python block after {marker}"
+    return block.group(1)
 
 
-async def main() -> None:
-    transport = emulator.transport()  # for the real API: no transport, your own credentials
-    async with AsyncTrunkingClient("key", "token", "acme", transport=transport) as client:
-        report = await client.provision(spec)
-    print(report.trunk_sid, report.ok, report.credentials)
+@pytest.fixture
+def created(monkeypatch: pytest.MonkeyPatch) -> list[Emulator]:
+    """Every emulator an example makes, in order."""
+    made: list[Emulator] = []
 
+    class RecordingEmulator(Emulator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
 
-asyncio.run(main())
-"""
-
-
-def quickstart_source() -> tuple[str, str]:
-    """The README's quickstart block and where it came from, or :data:`QUICKSTART`."""
-    text = README.read_text(encoding="utf-8") if README.is_file() else ""
-    if MARKER not in text:
-        return QUICKSTART, "QUICKSTART"
-    block = _BLOCK.search(text, text.index(MARKER))
-    assert block is not None, f"{README}: no ```python block after {MARKER}"
-    return block.group(1), f"{README.name}:quickstart"
+    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
+    return made
 
 
 async def _awaited(coroutine: Any) -> None:
@@ -75,36 +62,25 @@ def run_snippet(source: str, filename: str) -> dict[str, Any]:
 
 @pytest.mark.slow  # the README's client keeps to the default pace, in real time
 def test_quickstart_provisions_a_trunk_with_numbers_ips_destinations_and_alias(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    created: list[Emulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    created: list[Emulator] = []
-
-    class RecordingEmulator(Emulator):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
-    source, filename = quickstart_source()
-    run_snippet(source, filename)
+    run_snippet(readme_block("<!-- quickstart -->"), f"{README.name}:quickstart")
 
     [emulator] = created
     [trunk] = emulator.state.trunks
     sid = trunk.trunk_sid
-    assert emulator.state.phone_numbers(sid)
-    assert emulator.state.whitelisted_ips(sid)
-    assert emulator.state.destinations(sid)
+    assert [n.phone_number for n in emulator.state.phone_numbers(sid)] == ["+919876543210"]
+    assert [f"{w.ip}/{w.mask}" for w in emulator.state.whitelisted_ips(sid)] == ["203.0.113.0/28"]
+    assert len(emulator.state.destinations(sid)) == 1
     [alias] = emulator.state.settings(sid)
-    assert alias.name == "trunk_external_alias"
+    assert (alias.name, alias.value) == ("trunk_external_alias", "+919876543210")
     # provision looks the trunk up by name first; the reference dialect cannot list trunks
     # (405), so the trunk is created. Every other request succeeds.
     looked_up = [r for r in emulator.requests if r.path.endswith("/trunks") and r.method == "GET"]
     assert [r.status for r in looked_up] == [405]
     assert all(r.status == 200 for r in emulator.requests if r not in looked_up), emulator.requests
-    if filename == "QUICKSTART":
-        printed = capsys.readouterr().out
-        assert printed.startswith(f"{sid} True Credentials(username='{sid}', password='***')")
-        assert len(source.strip().splitlines()) <= 25
+    # The reference dialect issues the trunk's credentials, named after the trunk.
+    assert capsys.readouterr().out == f"{sid} {sid}\n"
 
 
 #: The ten-line example at the top of the README, for readers of the package index.
@@ -112,23 +88,12 @@ OPENING = "<!-- opening -->"
 
 
 def test_the_readmes_opening_example_maps_a_number_on_the_emulator_in_ten_lines(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    created: list[Emulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = README.read_text(encoding="utf-8")
-    assert OPENING in text, f"{README}: no {OPENING} example"
     assert text.index(OPENING) < text.index("\n## "), "the example opens the README"
-    block = _BLOCK.search(text, text.index(OPENING))
-    assert block is not None, f"{README}: no ```python block after {OPENING}"
-    source = block.group(1)
+    source = readme_block(OPENING)
     assert len([line for line in source.splitlines() if line.strip()]) <= 10
-    created: list[Emulator] = []
-
-    class RecordingEmulator(Emulator):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
     run_snippet(source, f"{README.name}:opening")
 
     [emulator] = created
@@ -136,17 +101,6 @@ def test_the_readmes_opening_example_maps_a_number_on_the_emulator_in_ten_lines(
     [number] = emulator.state.phone_numbers(trunk.trunk_sid)
     assert number.phone_number == "+919876543210"
     assert capsys.readouterr().out == f"{trunk.trunk_sid} +919876543210\n"
-
-
-def test_quickstart_source_comes_from_the_readme_once_it_has_the_marker(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{MARKER}\n\n```python\nprint('from readme')\n```\n")
-    monkeypatch.setattr(f"{__name__}.README", readme)
-    assert quickstart_source() == ("print('from readme')\n", "README.md:quickstart")
-    readme.write_text("# x\n")
-    assert quickstart_source() == (QUICKSTART, "QUICKSTART")
 
 
 def test_a_snippet_with_top_level_await_is_run_to_completion() -> None:
@@ -159,21 +113,9 @@ VOICE_AI = "<!-- voice-ai -->"
 
 
 def test_the_voice_ai_example_provisions_a_tenant_with_credentials_and_no_whitelist(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    created: list[Emulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = README.read_text(encoding="utf-8")
-    assert VOICE_AI in text, f"{README}: no {VOICE_AI} example"
-    block = _BLOCK.search(text, text.index(VOICE_AI))
-    assert block is not None, f"{README}: no ```python block after {VOICE_AI}"
-    created: list[Emulator] = []
-
-    class RecordingEmulator(Emulator):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    monkeypatch.setattr(exotel_trunking.emulator, "Emulator", RecordingEmulator)
-    namespace = run_snippet(block.group(1), f"{README.name}:voice-ai")
+    namespace = run_snippet(readme_block(VOICE_AI), f"{README.name}:voice-ai")
 
     [emulator] = created
     assert emulator.dialect == "live"
