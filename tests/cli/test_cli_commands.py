@@ -273,7 +273,7 @@ def test_credentials_show_lists_the_live_digest_credentials_and_never_a_password
     run_cli: Cli, served: Served
 ) -> None:
     # The live service never returns a digest credential's password, so --show-password
-    # cannot show one (the reference's pair: tests/cli/test_cli_credentials.py).
+    # cannot show one (the reference's pair, which it does show: the test of masking below).
     sid = run_cli.trunk()
     password = served.emulator.state.get_credentials(sid).password  # type: ignore[union-attr]
     shown = run_cli("credentials", "show", sid, "--show-password")

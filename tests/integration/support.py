@@ -131,7 +131,7 @@ def expected_destination(record: DestinationRecord, live: bool) -> DestinationUr
     )
 
 
-def expected_credential(record: CredentialRecord, live: bool = True) -> SipCredential:
+def expected_credential(record: CredentialRecord) -> SipCredential:
     return SipCredential(
         id=record.id,
         trunk_sid=record.trunk_sid,
@@ -307,7 +307,7 @@ async def exercise_the_further_live_operations(
     weighted = await client.destination_uris.update(sid, FQDN_DESTINATION, priority=2, weight=7)
     assert (weighted.priority, weighted.weight) == (2, 7)
     await client.destination_uris.remove(sid, FQDN_DESTINATION)
-    assert f"{FQDN_DESTINATION}" not in {r.destination for r in state.destinations(sid)}
+    assert FQDN_DESTINATION not in {r.destination for r in state.destinations(sid)}
 
 
 class FastTime:
