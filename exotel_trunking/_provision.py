@@ -501,13 +501,16 @@ class _Current:
     """What the trunk has, keyed as the spec names items; read once, before any change.
 
     ``credentials`` is ``None`` when not read, or when the service keeps the reference's
-    ``{username, password}`` pair instead of digest credentials.
+    ``{username, password}`` pair instead of digest credentials; ``found_credentials`` is what
+    the read found, in either form (for the report, when nothing changes them after).
     """
 
     numbers: dict[str, PhoneNumber] = attrs.Factory(dict)
     ips: dict[str, WhitelistedIp] = attrs.Factory(dict)
     destinations: dict[str, DestinationUri] = attrs.Factory(dict)
     credentials: dict[str, SipCredential] | None = None
+    credentials_read: bool = False
+    found_credentials: Credentials | list[SipCredential] | None = None
     #: Per part, the items listed in a form that could not be normalised (never pruned).
     unreadable: dict[str, list[str]] = attrs.Factory(dict)
 
@@ -728,6 +731,7 @@ async def _read(
         current.keep("destinations", key, raw, destination)
     if read_credentials:
         found = await client.credentials._current(sid)
+        current.credentials_read, current.found_credentials = True, found
         if isinstance(found, list):
             current.credentials = {c.user_name: c for c in found}
     return current
@@ -883,8 +887,10 @@ async def _apply_credentials(
             client, sid, credential, passwords.get(credential.user_name), report=report, index=index
         )
         await steps.item("credentials", outcome)
+    # The read before the changes still holds unless credentials were created or pruned since.
+    unchanged = current.credentials_read and not missing and not report.sip_credentials.removed
     try:
-        found = await client.credentials._current(sid)
+        found = current.found_credentials if unchanged else await client.credentials._current(sid)
     except ExotelError as error:
         # Everything was applied: losing the report (a new trunk's sid, a generated
         # password) to a failed read would be worse than a report without credentials.

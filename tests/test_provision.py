@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import attrs
 import pytest
 
 from exotel_trunking import (
@@ -530,6 +531,11 @@ async def test_spec_credentials_are_created_once_and_a_generated_password_is_han
     assert (again.created_credentials, again.changed) == ([], False)
     assert not any(p.endswith("/credentials") for p in posts(emulator, seen))
     assert emulator.state.credentials(sid)[0].password == generated.password  # not rotated
+    reads = [r for r in emulator.requests[seen:] if r.path.endswith("/credentials")]
+    assert [r.method for r in reads] == ["GET"]  # read once: nothing changed them since
+    assert again.trunk_credentials == [
+        attrs.evolve(c, password=None) for c in report.trunk_credentials
+    ]
 
 
 async def test_a_password_variable_that_is_unset_stops_the_run_before_anything_is_sent(
