@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import httpx2
 
@@ -35,21 +35,14 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from ._envelope import Envelope
-    from ._http import Answer, Call
+    from ._http import Answer, Call, _Holds
 
-__all__ = ["CallWatch", "Holds", "watch_call"]
+__all__ = ["CallWatch", "watch_call"]
 
 logger = logging.getLogger("exotel_trunking")
 
 #: A limiter wait shorter than this is the limiter's own bookkeeping, not a wait.
 _WAIT_NOISE = 0.001
-
-
-class Holds(Protocol):
-    """The client's latest announced hold: when it ends, and why it started."""
-
-    until: float
-    reason: str
 
 
 def watch_call(call: Call, site: Site) -> CallWatch | None:
@@ -157,7 +150,7 @@ class CallWatch:
         return envelope
 
     async def paced(
-        self, acquiring: Awaitable[None], clock: Callable[[], float], holds: Holds
+        self, acquiring: Awaitable[None], clock: Callable[[], float], holds: _Holds
     ) -> None:
         """Await the rate limiter's ``acquiring``; report the wait, and why, if there was one.
 
