@@ -554,12 +554,10 @@ class _Application:
         )
 
     def _view(self) -> View:
-        """Live on a terminal; plain lines on stderr without one or with --json."""
-        if not self.settings.as_json and self.settings.console.is_terminal:
+        """Live where it is drawn (stderr) is a terminal; plain lines without one or with --json."""
+        if not self.settings.as_json and self.settings.errors.is_terminal:
             return "live"
-        if not self.settings.as_json or self.settings.errors.is_terminal:
-            return "plain"
-        return "quiet"
+        return "plain"
 
     def run(self, concurrency: int) -> None:
         """Apply the spec; exit with the command's exit code."""

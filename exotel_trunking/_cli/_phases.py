@@ -49,7 +49,7 @@ _ITEMIZED = ("numbers", "ips")
 #: The counts kept per phase (``elsewhere``: a number mapped to another trunk).
 COUNTED = ("created", "exists", "elsewhere", "invalid", "failed")
 
-View = Literal["live", "plain", "quiet"]
+View = Literal["live", "plain"]
 #: What a one-request phase's line says once it is done.
 _NOTES = {"alias": "set", "credentials": "read", "destinations": "done"}
 
@@ -99,12 +99,12 @@ class Phase:
 
 
 class ApplyProgress:
-    """Follows an apply's phases; draws them live, prints a line per phase, or keeps quiet.
+    """Follows an apply's phases; draws them live, or prints a line per phase.
 
     Args:
         spec: The spec being applied (the sizes of the phases).
         view: ``"live"`` (a progress display on ``errors``), ``"plain"`` (a line on
-            ``errors`` as each phase ends and as each rate-limit hold starts) or ``"quiet"``.
+            ``errors`` as each phase ends and as each rate-limit hold starts).
         errors: The console the display and the lines go to (stderr).
         activity: The client's holds and retries (fed by its hooks).
         on_phase_end: Called after each phase ends (to record progress).

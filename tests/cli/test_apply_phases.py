@@ -48,7 +48,7 @@ def test_a_phase_ends_when_the_next_starts_counting_what_it_did_not_send_as_in_p
 
 
 def test_the_reports_counts_replace_those_followed_without_counting_twice() -> None:
-    progress, _ = follow(view="quiet")
+    progress, _ = follow()
     progress.begin("numbers", 1)
     progress.outcome("numbers", ItemOutcome("+919876543211", "created", index=0))
     report = ProvisionReport(spec=SPEC, dry_run=False, trunk_sid="tr1")

@@ -67,6 +67,16 @@ def test_apply_creates_the_trunk_then_says_how_to_keep_its_sid(
     assert len(served.emulator.state.destinations(trunk.trunk_sid)) == 2
 
 
+def test_apply_with_json_prints_a_line_per_phase_on_stderr_and_only_json_on_stdout(
+    run_cli: Cli, spec: Path
+) -> None:
+    result = run_cli("--json", "apply", str(spec))  # CliRunner: no terminal
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["changed"] is True
+    phases = [line.partition(":")[0] for line in result.stderr.splitlines()]
+    assert {"numbers", "ips", "destinations"} <= set(phases), result.stderr
+
+
 def test_applied_spec_gives_an_empty_plan_and_a_second_apply_changes_nothing(
     run_cli: Cli, served: Served, spec: Path
 ) -> None:
