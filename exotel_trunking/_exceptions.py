@@ -292,7 +292,9 @@ class PartialFailureError(ExotelError):
         self.succeeded = list(succeeded)
         self.failed = list(failed)
         self.request_id = request_id
-        reasons = "; ".join(f"{item!r}: {error.message}" for item, error in self.failed)
+        reasons = "; ".join(
+            f"{item!r}: {error.description or error.message}" for item, error in self.failed
+        )
         total = len(self.succeeded) + len(self.failed)
         super().__init__(f"{len(self.failed)} of {total} items failed: {reasons}")
 
