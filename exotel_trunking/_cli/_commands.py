@@ -444,8 +444,18 @@ class _CredentialsGroup(HelpGroup):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        """A first word that is no subcommand is the trunk sid of the old ``credentials SID``."""
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        """A first word that is no subcommand is the trunk sid of the old ``credentials SID``.
+
+        Only when no other word follows (options aside): ``credentials lst SID`` is a mistyped
+        subcommand, which click names, with the one meant.
+        """
+        legacy = (
+            args
+            and args[0] not in self.commands
+            and not args[0].startswith("-")
+            and all(arg.startswith("-") for arg in args[1:])
+        )
+        if legacy:
             click.echo(
                 f"note: 'credentials {args[0]}' is now 'credentials show {args[0]}'", err=True
             )

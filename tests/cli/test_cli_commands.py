@@ -288,6 +288,11 @@ def test_credentials_show_lists_the_live_digest_credentials_and_never_a_password
     assert old.exit_code == 0
     assert sid in old.stdout
     assert f"'credentials {sid}' is now 'credentials show {sid}'" in old.stderr
+    # A mistyped subcommand followed by a sid is named as such, not taken for the old form.
+    typo = run_cli("credentials", "lst", sid)
+    assert typo.exit_code == 2
+    assert "No such command 'lst'" in typo.stderr
+    assert "is now" not in typo.stderr
 
 
 def test_alias_set_sets_the_trunks_caller_id(run_cli: Cli, served: Served) -> None:
