@@ -9,14 +9,13 @@ idle keep-alive connections are closed after the ``idle_timeout`` knob; connecti
 
 anyio opens the listening sockets and carries every connection's bytes. Each connection is a
 :class:`_Conversation`: h11 and the loop that reads a request, lets the emulator answer it and
-writes the answer. One reader task per connection (:class:`_StreamConversation`) receives
-every byte as soon as it comes, so a client that hangs up is noticed at once (even during a
-slow answer) and the conversation ends without answering, as a real server's write would fail.
+writes the answer. Its reader task receives every byte as soon as it comes, so a client that
+hangs up is noticed at once (even during a slow answer) and the conversation ends without
+answering, as a real server's write would fail.
 """
 
 from __future__ import annotations
 
-import abc
 import functools
 import logging
 import time
@@ -127,28 +126,59 @@ def _to_request(start: h11.Request, body: bytes, peer: str | None) -> EmulatedRe
     )
 
 
-class _Conversation(abc.ABC):
+class _Conversation:
     """One connection's HTTP/1.1 conversation: read a request, answer it, and again.
 
-    Subclasses carry the bytes: they feed whatever arrives to ``self._conn``, implement
-    :meth:`_send` and :meth:`_more_data`, and cancel the conversation when the client hangs up.
+    A reader task (:meth:`_read`) feeds whatever the client sends to h11 as soon as it comes,
+    and cancels the conversation when the client hangs up.
     """
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
         self._emulator = emulator
+        self._stream = stream
         self._conn = h11.Connection(h11.SERVER)
         self._peer: str | None = None
+        with suppress(anyio.TypedAttributeLookupError):
+            self._peer = _host(stream.extra(SocketAttribute.remote_address))  # noqa: S610
         # When the first bytes of the request being read arrived (on the emulator's clock), if
         # any have: its latency counts from then, not from when this task got to them.
         self._received: float | None = None
+        # Set (then forgotten) by the reader when bytes arrive for a waiting conversation.
+        self._arrived: anyio.Event | None = None
 
-    @abc.abstractmethod
+    async def run(self) -> None:
+        """Converse until either side ends the connection."""
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._read, task_group.cancel_scope)
+            try:
+                await self._converse()
+            except _GONE:
+                pass
+            finally:
+                task_group.cancel_scope.cancel()
+
+    async def _read(self, conversation: anyio.CancelScope) -> None:
+        """Feed whatever the client sends to h11; end the conversation when it hangs up."""
+        try:
+            while True:
+                self._feed(await self._stream.receive(_READ_SIZE))
+                if self._arrived is not None:
+                    self._arrived.set()
+                    self._arrived = None
+        except _GONE:
+            conversation.cancel()
+
     async def _send(self, data: bytes) -> None:
         """Write ``data`` to the client."""
+        await self._stream.send(data)
 
-    @abc.abstractmethod
     async def _more_data(self, idle_timeout: float | None) -> bool:
         """Wait until more bytes were fed to h11; ``False`` if none came for ``idle_timeout``."""
+        arrived = self._arrived = anyio.Event()
+        with anyio.move_on_after(idle_timeout):
+            await arrived.wait()
+            return True
+        return False
 
     async def _converse(self) -> None:
         """Answer requests until either side ends the connection."""
@@ -265,13 +295,13 @@ class _Conversation(abc.ABC):
         await self._send(data)
 
 
-# -- one reader task per connection ------------------------------------------------------------
+# -- serving a connection ------------------------------------------------------------------
 
 
 async def _serve_stream(emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
     emulator.connections.connection_opened()
     try:
-        await _StreamConversation(emulator, stream).run()
+        await _Conversation(emulator, stream).run()
     except Exception:
         # One broken connection must never take the listener (and every other one) down.
         logger.exception("emulator connection failed")
@@ -279,47 +309,3 @@ async def _serve_stream(emulator: Emulator, stream: anyio.abc.SocketStream) -> N
         with anyio.CancelScope(shield=True):
             await stream.aclose()
         emulator.connections.connection_closed()
-
-
-class _StreamConversation(_Conversation):
-    """A conversation over an anyio stream, which one reader task receives from throughout."""
-
-    def __init__(self, emulator: Emulator, stream: anyio.abc.SocketStream) -> None:
-        super().__init__(emulator)
-        self._stream = stream
-        with suppress(anyio.TypedAttributeLookupError):
-            self._peer = _host(stream.extra(SocketAttribute.remote_address))  # noqa: S610
-        # Set (then forgotten) by the reader when bytes arrive for a waiting conversation.
-        self._arrived: anyio.Event | None = None
-
-    async def run(self) -> None:
-        """Converse until either side ends the connection."""
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._read, task_group.cancel_scope)
-            try:
-                await self._converse()
-            except _GONE:
-                pass
-            finally:
-                task_group.cancel_scope.cancel()
-
-    async def _read(self, conversation: anyio.CancelScope) -> None:
-        """Feed whatever the client sends to h11; end the conversation when it hangs up."""
-        try:
-            while True:
-                self._feed(await self._stream.receive(_READ_SIZE))
-                if self._arrived is not None:
-                    self._arrived.set()
-                    self._arrived = None
-        except _GONE:
-            conversation.cancel()
-
-    async def _send(self, data: bytes) -> None:
-        await self._stream.send(data)
-
-    async def _more_data(self, idle_timeout: float | None) -> bool:
-        arrived = self._arrived = anyio.Event()
-        with anyio.move_on_after(idle_timeout):
-            await arrived.wait()
-            return True
-        return False
