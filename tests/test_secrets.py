@@ -33,6 +33,7 @@ from exotel_trunking import (
 )
 
 from . import wire
+from .transport.emulated import AnswerLog
 
 LOGGERS = ("exotel_trunking", "httpx2", "httpcore2")
 CREDENTIALS_PATH = f"trunks/{wire.TRUNK_SID}/credentials"
@@ -367,20 +368,6 @@ async def test_nothing_logged_over_a_real_connection_shows_a_secret(
 DIGEST_PASSWORD = "Kp4-distinctive-Zx9q-digest"
 
 
-class RecordingTransport(httpx2.AsyncBaseTransport):
-    """Passes requests to ``inner`` and keeps every response body it answered with."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self._inner = inner
-        self.bodies: list[bytes] = []
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._inner.handle_async_request(request)
-        body = await response.aread()
-        self.bodies.append(body)
-        return httpx2.Response(response.status_code, headers=response.headers, content=body)
-
-
 @pytest.mark.anyio
 async def test_a_sip_password_shows_only_as_the_value_returned_by_the_call_that_set_it(
     debug_logs: pytest.LogCaptureFixture,
@@ -388,7 +375,7 @@ async def test_a_sip_password_shows_only_as_the_value_returned_by_the_call_that_
     from exotel_trunking.emulator import Emulator  # noqa: PLC0415 - only this test needs it
 
     emulator = Emulator(wire.API_KEY, wire.API_TOKEN, wire.ACCOUNT_SID, dialect="live")
-    recording = RecordingTransport(emulator.transport())
+    recording = AnswerLog(emulator)
     shown: list[str] = []
     errors: list[BaseException] = []
     async with wire.make_client(transport=recording, max_retries=2) as client:
@@ -415,9 +402,9 @@ async def test_a_sip_password_shows_only_as_the_value_returned_by_the_call_that_
         shown += [str(error), repr(error), "".join(traceback.format_exception(error))]
     shown += [repr(record.to_dict()) for record in emulator.requests]
     shown.append(repr(emulator.snapshot()))
-    shown += [body.decode() for body in recording.bodies]  # never echoed by the service
+    shown += [answer.text for answer in recording.answers]  # never echoed by the service
     shown += [record.getMessage() + repr(vars(record)) for record in debug_logs.records]
-    assert len(recording.bodies) == len(emulator.requests) - 1 == 6  # the drop has no body
+    assert len(recording.answers) == len(emulator.requests) - 1 == 6  # the drop has no answer
     assert debug_logs.records
     for text in shown:
         assert DIGEST_PASSWORD not in text
