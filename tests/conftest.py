@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import respx
 import trustme
+
+from . import wire
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,3 +42,10 @@ def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return str(path)
+
+
+@pytest.fixture
+def exotel() -> Iterator[respx.MockRouter]:
+    """A respx router for the test account that fails on unrouted and uncalled routes."""
+    with wire.mock_exotel() as router:
+        yield router

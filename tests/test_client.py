@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -26,12 +25,6 @@ from exotel_trunking import (
 from . import wire
 
 TRUNK_BODY = wire.single("reference", wire.trunk_record("reference"), method="POST")
-
-
-@pytest.fixture
-def exotel() -> Iterator[respx.MockRouter]:
-    with wire.mock_exotel() as router:
-        yield router
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
@@ -33,12 +32,6 @@ NGINX_502 = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
-
-
-@pytest.fixture
-def exotel() -> Iterator[respx.MockRouter]:
-    with wire.mock_exotel() as router:
-        yield router
 
 
 async def map_number(router: respx.MockRouter) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -64,13 +63,6 @@ REQUIRED = [
 
 def ids(model: type) -> str:
     return model.__name__
-
-
-@pytest.fixture
-def exotel() -> Iterator[respx.MockRouter]:
-    """A respx router for the test account that fails on unrouted and uncalled routes."""
-    with wire.mock_exotel() as router:
-        yield router
 
 
 # -- shape -------------------------------------------------------------------------------------

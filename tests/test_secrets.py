@@ -6,7 +6,7 @@ import logging
 import pprint
 import re
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -42,13 +42,6 @@ CREDENTIALS_PATH = f"trunks/{wire.TRUNK_SID}/credentials"
 def assert_no_secret(text: str) -> None:
     for secret in wire.SECRETS:
         assert secret not in text
-
-
-@pytest.fixture
-def exotel() -> Iterator[respx.MockRouter]:
-    """A respx router for the test account that fails on unrouted and uncalled routes."""
-    with wire.mock_exotel() as router:
-        yield router
 
 
 @pytest.fixture
