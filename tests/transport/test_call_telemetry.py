@@ -17,14 +17,14 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
-from exotel_trunking import AsyncTrunkingClient, NotFoundError, RateLimit, _telemetry
+from exotel_trunking import NotFoundError, RateLimit, _telemetry
 from exotel_trunking._transport import Call, LocalRateLimiter
 from exotel_trunking._transport._watch import watch_call
 from exotel_trunking.emulator import Emulator
 
 from ..otel_capture import Captured, captured
 from .emulated import ACCOUNT, AnswerLog, create_trunk, emulator_on, logged_client
-from .virtual_time import VirtualTime, virtual_time
+from .virtual_time import virtual_time
 
 pytestmark = pytest.mark.anyio
 
@@ -37,13 +37,6 @@ NUMBERS = "/trunks/*/phone-numbers"
 def otel() -> Iterator[Captured]:
     with captured() as found:
         yield found
-
-
-def make_client(
-    emulator: Emulator, clock: VirtualTime, **options: Any
-) -> tuple[AsyncTrunkingClient, AnswerLog]:
-    """A client served by ``emulator`` on ``clock``, and the record of the answers it got."""
-    return logged_client(emulator, clock, **options)
 
 
 def retried_twice(emulator: Emulator) -> str:
@@ -72,7 +65,7 @@ async def test_a_call_retried_twice_that_waited_once_for_the_rate_limit(otel: Ca
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = retried_twice(emulator)
-        client, answers = make_client(emulator, clock)
+        client, answers = logged_client(emulator, clock)
         with caller.start_as_current_span("caller"):
             assert await client.phone_numbers.list(sid) == []
 
@@ -174,7 +167,7 @@ async def test_the_metrics_of_a_call_retried_twice_that_waited_once(otel: Captur
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = retried_twice(emulator)
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         await client.phone_numbers.list(sid)
 
     op = "phone_numbers.list"
@@ -204,7 +197,7 @@ async def test_an_attempt_in_flight_is_counted_until_it_ends(otel: Captured) -> 
         emulator = emulator_on(clock)
         sid = create_trunk(emulator)
         emulator.script("GET", NUMBERS, "slow", seconds=5.0)  # answered at T0 + 5
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         async with anyio.create_task_group() as group:
             group.start_soon(client.phone_numbers.list, sid)
             await clock.pause(1.0)
@@ -222,7 +215,7 @@ async def test_a_failed_call_carries_its_error_type_and_its_attempt_the_status(
 ) -> None:
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)  # no trunk: 404
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         with pytest.raises(NotFoundError):
             await client.phone_numbers.map("tr9", "+919876543210")
 
@@ -247,7 +240,7 @@ async def test_a_transport_error_is_the_attempts_error_type_and_its_retry_reason
         emulator = emulator_on(clock)
         sid = create_trunk(emulator)
         emulator.script("GET", NUMBERS, "drop_before")
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         await client.phone_numbers.list(sid)
 
     (call,) = otel.named("phone_numbers.list")
@@ -264,7 +257,7 @@ async def test_with_attempt_spans_off_the_call_span_has_no_children(otel: Captur
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = retried_twice(emulator)
-        client, _ = make_client(emulator, clock, attempt_spans=False)
+        client, _ = logged_client(emulator, clock, attempt_spans=False)
         await client.phone_numbers.list(sid)
 
     assert otel.outline() == ["phone_numbers.list"]
@@ -281,7 +274,7 @@ async def test_pacing_below_the_rate_limit_is_a_wait_for_pacing(otel: Captured) 
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = create_trunk(emulator)
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         client._requester.limiter = LocalRateLimiter(
             RateLimit(1, 10.0, 1), clock=clock.monotonic, sleep=clock.sleep
         )
@@ -310,7 +303,7 @@ async def test_without_a_configured_provider_nothing_is_built(
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = create_trunk(emulator)
-        client, _ = make_client(emulator, clock)
+        client, _ = logged_client(emulator, clock)
         assert await client.phone_numbers.list(sid) == []
     assert built == []
     with _telemetry.use_providers(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider()):
@@ -355,7 +348,7 @@ async def test_a_finished_call_is_one_debug_record_with_fields_for_json_formatte
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)
         sid = retried_twice(emulator)
-        client, answers = make_client(emulator, clock)
+        client, answers = logged_client(emulator, clock)
         await client.phone_numbers.list(sid)
 
     first, second, third = distinct_ids(answers, 3)
@@ -383,7 +376,7 @@ async def test_a_failed_call_is_one_debug_record_naming_the_error(
     caplog.set_level(logging.DEBUG, logger="exotel_trunking")
     async with virtual_time(T0) as clock:
         emulator = emulator_on(clock)  # no trunk: 404
-        client, answers = make_client(emulator, clock)
+        client, answers = logged_client(emulator, clock)
         with pytest.raises(NotFoundError):
             await client.credentials.get("tr9")
 
