@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -169,7 +169,61 @@ async def test_another_accounts_sid_raises_permission_denied(dialect: str) -> No
     assert emulator.state.trunks == []
 
 
-async def test_the_reference_dialect_answers_the_live_only_operations_with_its_errors() -> None:
+LiveOnly = Callable[[AsyncTrunkingClient, str], Awaitable[object]]
+
+#: The live-only operations, and what the reference dialect answers each: 404 / 1003 (no such
+#: resource), 405 / 1000 (no such method), or its {username, password} where a list is read.
+LIVE_ONLY: dict[str, tuple[tuple[type[Exception], int | None, int | None], LiveOnly]] = {
+    "trunk_maps.lookup": ((NotFoundError, 404, 1003), lambda c, s: c.trunk_maps.lookup(NUMBERS[0])),
+    "trunks.update": ((NotFoundError, 404, 1003), lambda c, s: c.trunks.update(s, trunk_name="x")),
+    "phone_numbers.update": (
+        (NotFoundError, 404, 1003),
+        lambda c, s: c.phone_numbers.update(s, NUMBERS[0], mode="flow"),
+    ),
+    "whitelisted_ips.update": (
+        (NotFoundError, 404, 1003),
+        lambda c, s: c.whitelisted_ips.update(s, "203.0.113.0/24", "198.51.100.0/24"),
+    ),
+    "destination_uris.update": (
+        (NotFoundError, 404, 1003),
+        lambda c, s: c.destination_uris.update(s, FQDN_DESTINATION, weight=2),
+    ),
+    "credentials.update": (
+        (NotFoundError, 404, 1003),
+        lambda c, s: c.credentials.update(s, "cr_1", friendly_name="x"),
+    ),
+    "trunks.list": ((APIStatusError, 405, 1000), lambda c, s: c.trunks.list()),
+    "trunks.find": ((APIStatusError, 405, 1000), lambda c, s: c.trunks.find("reference")),
+    "phone_numbers.remove": (
+        (APIStatusError, 405, 1000),
+        lambda c, s: c.phone_numbers.remove(s, NUMBERS[0]),
+    ),
+    "whitelisted_ips.remove": (
+        (APIStatusError, 405, 1000),
+        lambda c, s: c.whitelisted_ips.remove(s, "203.0.113.0/24"),
+    ),
+    "destination_uris.remove": (
+        (APIStatusError, 405, 1000),
+        lambda c, s: c.destination_uris.remove(s, FQDN_DESTINATION),
+    ),
+    "credentials.create": (
+        (APIStatusError, 405, 1000),
+        lambda c, s: c.credentials.create(s, "voicebot"),
+    ),
+    "settings.list": ((APIStatusError, 405, 1000), lambda c, s: c.settings.list(s)),
+    "settings.delete": (
+        (APIStatusError, 405, 1000),
+        lambda c, s: c.settings.delete(s, "trunk_external_alias"),
+    ),
+    "credentials.list": ((ResponseDecodeError, None, None), lambda c, s: c.credentials.list(s)),
+}
+
+
+@pytest.mark.parametrize("operation", LIVE_ONLY)
+async def test_the_reference_dialect_answers_a_live_only_operation_with_its_error(
+    operation: str,
+) -> None:
+    (error_class, status, code), call = LIVE_ONLY[operation]
     emulator = make_emulator("reference")
     async with client_for(emulator) as client:
         sid = (await client.trunks.create("reference")).trunk_sid
@@ -177,41 +231,16 @@ async def test_the_reference_dialect_answers_the_live_only_operations_with_its_e
         await client.whitelisted_ips.add(sid, "203.0.113.0/24")
         await client.destination_uris.add(sid, FQDN_DESTINATION)
         await client.settings.set_alias(sid, NUMBERS[0])
-        not_found: list[Awaitable[object]] = [
-            client.trunk_maps.lookup(NUMBERS[0]),
-            client.trunks.update(sid, trunk_name="renamed"),
-            client.phone_numbers.update(sid, NUMBERS[0], mode="flow"),
-            client.whitelisted_ips.update(sid, "203.0.113.0/24", "198.51.100.0/24"),
-            client.destination_uris.update(sid, FQDN_DESTINATION, weight=2),
-            client.credentials.update(sid, "cr_1", friendly_name="x"),
-        ]
-        not_allowed: list[Awaitable[object]] = [
-            client.trunks.list(),
-            client.trunks.find("reference"),
-            client.phone_numbers.remove(sid, NUMBERS[0]),
-            client.whitelisted_ips.remove(sid, "203.0.113.0/24"),
-            client.destination_uris.remove(sid, FQDN_DESTINATION),
-            client.credentials.create(sid, "voicebot"),
-            client.settings.list(sid),
-            client.settings.delete(sid, "trunk_external_alias"),
-        ]
-        for call in not_found:
-            with pytest.raises(NotFoundError) as missing:
-                await call
-            assert missing.value.error_code == 1003  # the reference's "no such resource"
-        for call in not_allowed:
-            with pytest.raises(APIStatusError) as refused:
-                await call
-            assert (refused.value.status_code, refused.value.error_code) == (405, 1000)
-        with pytest.raises(ResponseDecodeError, match="holds no list"):
-            await client.credentials.list(sid)  # the reference answers its {username, password}
-    # Nothing was changed by the calls the reference does not know.
-    [trunk] = emulator.state.trunks
-    assert trunk.trunk_name == "reference"
-    assert len(emulator.state.phone_numbers(sid)) == 1
-    assert len(emulator.state.whitelisted_ips(sid)) == 1
-    assert len(emulator.state.destinations(sid)) == 1
-    assert len(emulator.state.settings(sid)) == 1
+        before = emulator.snapshot()
+        with pytest.raises(error_class) as caught:
+            await call(client, sid)
+    error = caught.value
+    if status is not None:
+        assert isinstance(error, APIStatusError)
+        assert (error.status_code, error.error_code) == (status, code)
+    else:
+        assert "holds no list" in str(error)  # the reference answers its {username, password}
+    assert emulator.snapshot() == before  # nothing changed by a call the reference lacks
 
 
 async def test_a_number_is_held_by_one_trunk_at_a_time_and_the_lookup_names_it() -> None:
