@@ -5,7 +5,7 @@ normally, with ``interrupted`` set, so that the command can print its counts and
 ``--output`` before it exits with :data:`~._app.EXIT_INTERRUPTED`. A second Ctrl-C, while the
 work winds down or while the command reports, ends the process at once with the same code.
 
-How a command uses it (``numbers import`` does; ``apply`` can)::
+How a command uses it (as ``numbers import`` and ``apply`` do)::
 
     with interruptible(settings.errors) as interruption:
         async def work(client):
